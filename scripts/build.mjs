@@ -1,0 +1,54 @@
+// Builds the three kinds of bundle: the extension host (CommonJS, Node), the kernel and CLI (Node),
+// and the notebook renderers (ES modules, browser). node-llama-cpp, esbuild and the native addon
+// stay unbundled: they find their binaries at run time.
+import * as esbuild from "esbuild";
+import { existsSync, readdirSync } from "node:fs";
+
+const watch = process.argv.includes("--watch");
+const production = process.argv.includes("--production");
+
+const nodeExternal = ["vscode", "node-llama-cpp", "esbuild", "*.node"];
+
+const common = {
+  bundle: true,
+  sourcemap: true,
+  minify: production,
+  logLevel: "warning",
+  legalComments: "none",
+};
+
+const configs = [
+  {
+    ...common,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    external: nodeExternal,
+    entryPoints: {
+      extension: "src/extension/main.ts",
+      kernel: "src/kernel/main.ts",
+      "kernel-io": "src/kernel/io-worker.ts",
+      cli: "src/cli/main.ts",
+    },
+    outdir: "dist",
+  },
+  {
+    ...common,
+    platform: "browser",
+    target: "es2022",
+    format: "esm",
+    entryPoints: readdirSync("renderers")
+      .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
+      .map((f) => `renderers/${f}`),
+    outdir: "dist/renderers",
+  },
+];
+
+for (const config of configs) {
+  const entries = Array.isArray(config.entryPoints) ? config.entryPoints : Object.values(config.entryPoints);
+  const missing = entries.filter((e) => !existsSync(e));
+  if (missing.length) throw new Error(`build: entry points missing: ${missing.join(", ")}`);
+  if (entries.length === 0) continue;
+  if (watch) await (await esbuild.context(config)).watch();
+  else await esbuild.build(config);
+}

@@ -1,0 +1,117 @@
+/**
+ * Every message between the host (VS Code extension or the headless CLI) and a kernel process.
+ * Transport: newline-delimited JSON over a local socket whose path the host passes to the kernel in
+ * the environment variable STEER_KERNEL_SOCKET. Each message is a plain object tagged by `type`.
+ */
+import type { CellOutput } from "./outputs";
+
+export const PROTOCOL_VERSION = 1;
+
+/** host -> kernel */
+export type HostToKernel =
+  | ExecuteRequest
+  | InterruptRequest
+  | ShutdownRequest
+  | RendererToKernel
+  | VariablesRequest;
+
+/** kernel -> host */
+export type KernelToHost =
+  | KernelReady
+  | CellOutputMessage
+  | ExecuteResult
+  | KernelToRenderer
+  | VariablesResult
+  | KernelLog;
+
+export interface ExecuteRequest {
+  type: "execute";
+  /** Unique per request; echoed by every output and by the result. */
+  executionId: string;
+  /** Stable id of the cell, used in stack traces and file names (`cell-3.ts`). */
+  cellId: string;
+  /** 1-based position of the cell in the notebook, for messages. */
+  cellIndex: number;
+  /** TypeScript source of the cell. */
+  code: string;
+  /** Absolute path of the notebook, so relative paths and imports resolve beside it. */
+  notebookPath?: string;
+}
+
+export interface InterruptRequest {
+  type: "interrupt";
+}
+
+export interface ShutdownRequest {
+  type: "shutdown";
+}
+
+/** A message a renderer posted (for example a click on a heatmap cell), relayed by the host. */
+export interface RendererToKernel {
+  type: "renderer-message";
+  rendererId: string;
+  /** The renderer's payload; kernels route it by its own `type` field. */
+  message: unknown;
+}
+
+export interface VariablesRequest {
+  type: "variables";
+  requestId: string;
+}
+
+export interface KernelReady {
+  type: "ready";
+  protocolVersion: number;
+  pid: number;
+  nodeVersion: string;
+}
+
+/** One output, sent as soon as it exists (console lines stream while the cell runs). */
+export interface CellOutputMessage {
+  type: "output";
+  executionId: string;
+  output: CellOutput;
+}
+
+export type ExecuteStatus = "ok" | "error" | "interrupted";
+
+export interface CellError {
+  name: string;
+  message: string;
+  /** Stack with the cell's own line numbers (`at cell-3.ts:4:7`). */
+  stack?: string;
+}
+
+export interface ExecuteResult {
+  type: "result";
+  executionId: string;
+  status: ExecuteStatus;
+  durationMs: number;
+  /** Execution order counter inside this kernel (1, 2, ...). */
+  order: number;
+  error?: CellError;
+}
+
+export interface KernelToRenderer {
+  type: "renderer-message";
+  rendererId: string;
+  message: unknown;
+}
+
+export interface VariableInfo {
+  name: string;
+  type: string;
+  summary: string;
+}
+
+export interface VariablesResult {
+  type: "variables";
+  requestId: string;
+  variables: VariableInfo[];
+}
+
+export interface KernelLog {
+  type: "log";
+  level: "info" | "warn" | "error";
+  message: string;
+}
