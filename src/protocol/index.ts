@@ -1,2 +1,3 @@
 export * from "./outputs";
 export * from "./kernel-messages";
+export * from "./format";
