@@ -115,3 +115,44 @@ export interface KernelLog {
   level: "info" | "warn" | "error";
   message: string;
 }
+
+/** Name of the environment variable carrying the host's socket path to the kernel. */
+export const KERNEL_SOCKET_ENV = "STEER_KERNEL_SOCKET";
+
+/** One message as one line of the newline-delimited JSON transport. */
+export function encodeMessage(message: HostToKernel | KernelToHost): string {
+  return JSON.stringify(message) + "\n";
+}
+
+/**
+ * Splits the byte stream into messages. Chunks may end mid-line; a line that is not JSON is
+ * reported through `onBadLine` rather than thrown, so one bad line cannot kill the connection.
+ */
+export class MessageDecoder {
+  private pending = "";
+
+  constructor(
+    private readonly onMessage: (message: unknown) => void,
+    private readonly onBadLine: (line: string, error: Error) => void,
+  ) {}
+
+  push(chunk: string): void {
+    const text = this.pending + chunk;
+    let start = 0;
+    let newline: number;
+    while ((newline = text.indexOf("\n", start)) >= 0) {
+      const line = text.slice(start, newline);
+      start = newline + 1;
+      if (line.trim() === "") continue;
+      let message: unknown;
+      try {
+        message = JSON.parse(line);
+      } catch (e) {
+        this.onBadLine(line, e as Error);
+        continue;
+      }
+      this.onMessage(message);
+    }
+    this.pending = text.slice(start);
+  }
+}
