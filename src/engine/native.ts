@@ -1,0 +1,151 @@
+/**
+ * The native boundary: the only file that touches native/build/Release/steer_llama.node, typed here
+ * once. The addon is a thin layer over llama.cpp (see native/src/addon.cpp); every policy decision
+ * (hook names, layouts, batching, errors) lives in TypeScript.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+
+export interface NativeModelInfo {
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nEmbd: number;
+  nCtxTrain: number;
+  nVocab: number;
+  /** llama_ftype */
+  ftype: number;
+  bos: number;
+  eos: number;
+  addBos: boolean;
+  desc: string;
+}
+
+export interface NativeModel {
+  info(): NativeModelInfo;
+  /** A metadata value as llama.cpp formats it, or null when the key is absent. */
+  meta(key: string): string | null;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  /** The bytes of one token's text (a piece may be part of a UTF-8 character). */
+  tokenPiece(token: number): Uint8Array;
+  detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): Uint8Array;
+  free(): void;
+}
+
+export interface NativeContextOptions {
+  nCtx: number;
+  /** Also the micro-batch size: one decode is one micro-batch, so rows stay in batch order. */
+  nBatch: number;
+  nSeqMax: number;
+  nThreads: number;
+  /** F32 K/V cache (exact) instead of F16 */
+  kvF32: boolean;
+}
+
+export interface NativeContextInfo {
+  nCtx: number;
+  nBatch: number;
+  nUbatch: number;
+  nSeqMax: number;
+  nThreads: number;
+}
+
+/**
+ * Called during decode, synchronously on this thread, for each observed tensor: `index` is its
+ * position in the last observe() list, `data` a copy of its values (ggml order, ne[0] fastest),
+ * `ne` its four ggml dimensions. Return true to write `data` back into the graph.
+ */
+export type TensorCallback = (index: number, data: Float32Array, ne: number[]) => boolean;
+
+export interface NativeTraceEntry {
+  name: string;
+  op: string;
+  ne: number[];
+}
+
+export interface NativeContext {
+  info(): NativeContextInfo;
+  /** Graph tensors the next decodes report, as "name" or "name@OP" (op as ggml_op_desc prints it). */
+  observe(keys: string[]): void;
+  /** llama_decode of one batch; returns its status (0 ok, 1 no KV slot, 2 aborted, <0 error). */
+  decode(tokens: Int32Array, positions: Int32Array, seqIds: Int32Array, outputs: Uint8Array, onTensor?: TensorCallback): number;
+  /** Logits of the given batch rows (rows that asked for output), [rows.length, n_vocab]. */
+  logits(rows: Int32Array): Float32Array;
+  /** Empties the KV cache. */
+  clear(): void;
+  /** Decoding aborts while flag[0] != 0 (null: never). */
+  setAbortFlag(flag: Int32Array | null): void;
+  /** trace(true) starts recording every graph node visited; trace(false) stops and returns them. */
+  trace(on: boolean): NativeTraceEntry[];
+  free(): void;
+}
+
+export type GgufKvValue = number | boolean | string | { arrayType: string; length: number } | null;
+
+export interface GgufTensorEntry {
+  name: string;
+  /** ggml type name, e.g. "f32", "q8_0" */
+  type: string;
+  /** ggml dims, ne[0] fastest, always 4 entries */
+  ne: number[];
+  /** relative to dataOffset */
+  offset: number;
+  size: number;
+}
+
+export interface GgufInspection {
+  version: number;
+  dataOffset: number;
+  kv: Record<string, GgufKvValue>;
+  tensors: GgufTensorEntry[];
+}
+
+interface Addon {
+  init(binsDir: string): string[];
+  takeLogs(): string[];
+  version(): string;
+  /** null when ggml's gguf reader rejects the file */
+  ggufInspect(path: string): GgufInspection | null;
+  ggufTensorF32(path: string, name: string): Float32Array;
+  /** llama_model_quantize: 0 on success */
+  quantize(src: string, dst: string, ftype: number, nThreads: number): number;
+  Model: new (path: string, options: { gpuLayers: number; vocabOnly: boolean }) => NativeModel;
+  Context: new (model: NativeModel, options: NativeContextOptions) => NativeContext;
+}
+
+const ADDON = join("native", "build", "Release", "steer_llama.node");
+
+/** The repository (or installed extension) root: the first folder upwards that holds the built addon. */
+function findRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (existsSync(join(dir, ADDON))) return dir;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw new Error(`The native engine is not built (${ADDON} not found above ${__dirname}). Run \`node scripts/build-native.mjs\` (npm ci runs it).`);
+}
+
+let addon: Addon | undefined;
+let devices: string[] = [];
+
+export function nativeAddon(): Addon {
+  if (addon) return addon;
+  const root = process.env.STEER_NATIVE_ROOT ?? findRoot();
+  const platform = `${process.platform}-${process.arch}`;
+  const bins = resolve(root, "node_modules", "@node-llama-cpp", platform, "bins", platform);
+  // A computed path: bundlers must leave this require to run time.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const loaded = require(resolve(root, ADDON)) as Addon;
+  devices = loaded.init(bins);
+  if (devices.length === 0) throw new Error(`No llama.cpp compute backend could be loaded from ${bins}.`);
+  addon = loaded;
+  return addon;
+}
+
+/** Compute devices llama.cpp found (e.g. "CPU: AMD EPYC"). */
+export function nativeDevices(): string[] {
+  nativeAddon();
+  return devices;
+}

@@ -1,0 +1,20 @@
+/** Writes a quantized copy of a GGUF model with llama_model_quantize. */
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import { BadArgumentError, EngineError } from "./errors";
+import { logMark, logProblemsSince } from "./log";
+import { checkModelFile, FILE_TYPES, fileTypeName, sha256File, type Provenance } from "./model-file";
+import { nativeAddon } from "./native";
+
+export function quantize(src: string, dst: string, type: string): Provenance {
+  const from = resolve(src);
+  const to = resolve(dst);
+  const ftype = FILE_TYPES[type.toUpperCase()];
+  if (ftype === undefined) throw new BadArgumentError(`Unknown quantization type "${type}". Use one of: ${Object.keys(FILE_TYPES).join(", ")}.`);
+  if (from === to) throw new BadArgumentError("quantize writes a new file: give a destination path different from the source.");
+  checkModelFile(from);
+  const mark = logMark();
+  const rc = nativeAddon().quantize(from, to, ftype, availableParallelism());
+  if (rc !== 0) throw new EngineError("model-load-failed", `Quantizing ${from} to ${type} failed.${logProblemsSince(mark) ? `\n${logProblemsSince(mark)}` : ""}`);
+  return { path: to, sha256: sha256File(to), quantization: fileTypeName(ftype), llamaCppVersion: nativeAddon().version() };
+}
