@@ -278,11 +278,14 @@ export class KernelClient {
     if (job.timedOut && (outcome.status === "interrupted" || outcome.status === "kernel-died")) {
       const seconds = (job.timeoutMs ?? 0) / 1000;
       const extra = job.killedAfterInterrupt ? " It did not stop, so the kernel was stopped; the next run starts a new kernel." : "";
+      const message = `Cell ${job.request.cellIndex} ran longer than its ${seconds} s limit and was interrupted.${extra}`;
+      // Keep the frames: they say where the cell was when time ran out.
+      const frames = outcome.error.stack?.split("\n").filter((l) => /^\s+at /.test(l)) ?? [];
       outcome = {
         status: "timeout",
         order: outcome.order,
         durationMs: outcome.durationMs,
-        error: { name: "TimeoutError", message: `Cell ${job.request.cellIndex} ran longer than its ${seconds} s limit and was interrupted.${extra}` },
+        error: { name: "TimeoutError", message, stack: [`TimeoutError: ${message}`, ...frames].join("\n") },
       };
     }
     const interruptOutcome: InterruptOutcome = job.killedAfterInterrupt ? { status: "killed" } : { status: "interrupted" };

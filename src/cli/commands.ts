@@ -1,0 +1,5 @@
+/** Every `steer-nb` command, in the order `steer-nb --help` lists them. */
+import type { Command } from "./command";
+import { runCommand } from "./run";
+
+export const commands: Command[] = [runCommand];

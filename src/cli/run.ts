@@ -1,0 +1,175 @@
+/**
+ * `steer-nb run`: executes every code cell of a notebook in order in one kernel, stores outputs and
+ * execution info in the notebook (or --out), and stops at the first failing cell.
+ */
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { appendOutput, errorOutput, KernelClient, type ExecuteOutcome } from "../host";
+import { NotebookFormatError, parseNotebook, serializeNotebook, type CellOutput, type NotebookData } from "../protocol";
+import { EXIT, UsageError, type Command } from "./command";
+
+const RUNNABLE_LANGUAGES = new Set(["typescript", "javascript"]);
+
+const help = `Usage: steer-nb run <notebook.steer-nb> [--out <file>] [--timeout <seconds>] [--verbose]
+
+Runs every code cell in order in a fresh kernel (a Node process, as in VS Code) and writes the
+outputs and execution info (order, success, duration) into the notebook, or into --out. Prints one
+line per cell. Stops at the first failing cell: later cells keep their previous outputs.
+
+Options:
+  -o, --out <file>       Write the executed notebook here instead of over the input.
+  -t, --timeout <secs>   Per-cell time limit: a cell running longer is interrupted and fails.
+  -v, --verbose          Also print the kernel's own log (native library messages) to stderr.
+  -h, --help             Show this help.
+
+Exit codes: 0 all cells ran, 1 a cell failed (named on stderr), 2 bad usage, unreadable or corrupt
+notebook (the file is left untouched).
+
+Examples:
+  steer-nb run analysis.steer-nb
+  steer-nb run analysis.steer-nb --out executed.steer-nb --timeout 600`;
+
+interface RunOptions {
+  notebook: string;
+  out: string;
+  timeoutMs?: number;
+  verbose: boolean;
+}
+
+function parse(args: string[]): RunOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        out: { type: "string", short: "o" },
+        timeout: { type: "string", short: "t" },
+        verbose: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { positionals, values } = parsed;
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length ? `expected one notebook, got ${positionals.length}: ${positionals.join(" ")}` : "missing the notebook to run");
+  }
+  let timeoutMs: number | undefined;
+  if (values.timeout !== undefined) {
+    const seconds = Number(values.timeout);
+    if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout takes a positive number of seconds, got "${values.timeout}"`);
+    timeoutMs = seconds * 1000;
+  }
+  const notebook = resolve(positionals[0]);
+  return { notebook, out: values.out ? resolve(values.out) : notebook, timeoutMs, verbose: values.verbose ?? false };
+}
+
+function load(path: string): NotebookData | string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return `${path}: no such file. Check the path (it is relative to ${process.cwd()}).`;
+    if (code === "EISDIR") return `${path} is a folder; give a .steer-nb file.`;
+    return `cannot read ${path}: ${(e as Error).message}`;
+  }
+  try {
+    return parseNotebook(text, path);
+  } catch (e) {
+    if (e instanceof NotebookFormatError) return `${e.message}\nThe file was not changed.`;
+    throw e;
+  }
+}
+
+/** Writes beside the target and renames, so an interrupted write never leaves half a notebook. */
+function writeAtomically(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+function describeFailure(outcome: Exclude<ExecuteOutcome, { status: "ok" }>): string {
+  return `${outcome.error.name}: ${outcome.error.message}`;
+}
+
+async function run(args: string[]): Promise<number> {
+  const options = parse(args);
+  const notebook = load(options.notebook);
+  if (typeof notebook === "string") {
+    process.stderr.write(`steer-nb run: ${notebook}\n`);
+    return EXIT.usage;
+  }
+
+  const client = new KernelClient({ cwd: dirname(options.notebook) });
+  if (options.verbose) client.onDidLog((entry) => process.stderr.write(`[kernel ${entry.source}] ${entry.message}\n`));
+  let stoppedByUser = false;
+  const onSigint = () => {
+    stoppedByUser = true;
+    void client.interrupt();
+  };
+  process.on("SIGINT", onSigint);
+
+  let failed: { index: number; message: string } | undefined;
+  let ran = 0;
+  try {
+    for (const [i, cell] of notebook.cells.entries()) {
+      const index = i + 1;
+      if (cell.kind !== "code") continue;
+      if (!RUNNABLE_LANGUAGES.has(cell.language)) {
+        process.stdout.write(`cell ${index} skipped (language ${cell.language})\n`);
+        continue;
+      }
+      if (stoppedByUser) break;
+      const outputs: CellOutput[] = [];
+      const outcome = await client.execute(
+        { cellId: `cell-${index}`, cellIndex: index, code: cell.source, notebookPath: options.notebook },
+        (output) => appendOutput(outputs, output),
+        { timeoutMs: options.timeoutMs },
+      );
+      if (outcome.status !== "ok") outputs.push(errorOutput(outcome.error));
+      cell.outputs = outputs;
+      cell.execution = { order: outcome.order ?? 0, success: outcome.status === "ok", durationMs: outcome.durationMs };
+      if (outcome.status === "ok") {
+        ran++;
+        process.stdout.write(`cell ${index} ok ${outcome.durationMs} ms\n`);
+        continue;
+      }
+      const message = describeFailure(outcome);
+      process.stdout.write(`cell ${index} FAILED: ${message}\n`);
+      const frames = outcome.error.stack?.split("\n").filter((l) => /^\s+at /.test(l)) ?? [];
+      if (frames.length) process.stdout.write(frames.join("\n") + "\n");
+      failed = { index, message };
+      break;
+    }
+  } finally {
+    process.off("SIGINT", onSigint);
+    await client.dispose();
+  }
+
+  writeAtomically(options.out, serializeNotebook(notebook));
+  if (failed) {
+    process.stderr.write(`steer-nb run: stopped at cell ${failed.index}: ${failed.message.split("\n")[0]}\nOutputs written to ${options.out}.\n`);
+    return EXIT.failed;
+  }
+  if (stoppedByUser) {
+    process.stderr.write(`steer-nb run: stopped by the user. Outputs written to ${options.out}.\n`);
+    return EXIT.failed;
+  }
+  process.stdout.write(`${ran} code cell${ran === 1 ? "" : "s"} ran. Outputs written to ${options.out}.\n`);
+  return EXIT.ok;
+}
+
+export const runCommand: Command = {
+  name: "run",
+  summary: "Run every code cell of a notebook and save the outputs into it (or --out).",
+  help,
+  run,
+};
