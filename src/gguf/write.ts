@@ -130,24 +130,22 @@ function header(spec: GGUFSpec): { head: Uint8Array; alignment: number; offsets:
   return { head: w.bytes(), alignment, offsets, sizes };
 }
 
-function tensorBytes(t: GGUFTensorSpec, size: number, alignment: number): Uint8Array {
+/** The tensor's bytes (a view of an F32 array, no copy) and the zero padding that follows them. */
+function tensorBytes(t: GGUFTensorSpec, size: number, alignment: number): [Uint8Array, Uint8Array] {
   const data = typeof t.data === "function" ? t.data() : t.data;
   const n = t.dims.reduce((a, b) => a * b, 1);
   check(data.length === n, `tensor ${t.name} has ${data.length} values but dims ${JSON.stringify(t.dims)} need ${n}`);
-  const out = new Uint8Array(Math.ceil(size / alignment) * alignment);
-  if (t.type === GGMLType.F32) {
-    out.set(new Uint8Array(data.buffer, data.byteOffset, n * 4));
-  } else {
-    const h = new Uint16Array(out.buffer, 0, n);
-    for (let i = 0; i < n; i++) h[i] = f32ToF16Bits(data[i]);
-  }
-  return out;
+  const padding = new Uint8Array(Math.ceil(size / alignment) * alignment - size);
+  if (t.type === GGMLType.F32) return [new Uint8Array(data.buffer, data.byteOffset, n * 4), padding];
+  const h = new Uint16Array(n);
+  for (let i = 0; i < n; i++) h[i] = f32ToF16Bits(data[i]);
+  return [new Uint8Array(h.buffer), padding];
 }
 
 /** The whole file as bytes. */
 export function writeGGUF(spec: GGUFSpec): Uint8Array {
   const { head, alignment, sizes } = header(spec);
-  const parts = spec.tensors.map((t, i) => tensorBytes(t, sizes[i], alignment));
+  const parts = spec.tensors.flatMap((t, i) => tensorBytes(t, sizes[i], alignment));
   const out = new Uint8Array(head.length + parts.reduce((a, p) => a + p.length, 0));
   out.set(head);
   let at = head.length;
@@ -164,7 +162,9 @@ export function writeGGUFFile(path: string, spec: GGUFSpec): void {
   const fd = openSync(path, "w");
   try {
     writeSync(fd, head);
-    spec.tensors.forEach((t, i) => writeSync(fd, tensorBytes(t, sizes[i], alignment)));
+    spec.tensors.forEach((t, i) => {
+      for (const part of tensorBytes(t, sizes[i], alignment)) writeSync(fd, part);
+    });
   } finally {
     closeSync(fd);
   }
