@@ -219,9 +219,11 @@ class Model : public Napi::ObjectWrap<Model> {
     Napi::Env env = info.Env();
     Check(env);
     Napi::Object o = Napi::Object::New(env);
-    o.Set("nLayer", llama_model_n_layer(model_));
-    o.Set("nHead", llama_model_n_head(model_));
-    o.Set("nHeadKv", llama_model_n_head_kv(model_));
+    // A vocabulary-only model has no layers, and llama.cpp aborts when asked for layer 0's heads.
+    int32_t n_layer = llama_model_n_layer(model_);
+    o.Set("nLayer", n_layer);
+    o.Set("nHead", n_layer > 0 ? llama_model_n_head(model_) : 0);
+    o.Set("nHeadKv", n_layer > 0 ? llama_model_n_head_kv(model_) : 0);
     o.Set("nEmbd", llama_model_n_embd(model_));
     o.Set("nCtxTrain", llama_model_n_ctx_train(model_));
     o.Set("nVocab", llama_vocab_n_tokens(vocab()));

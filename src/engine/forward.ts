@@ -4,7 +4,7 @@
  * live in, and hands each sequence its own rows. Rows follow batch order because one decode is one
  * micro-batch (n_ubatch = n_batch, kv_unified); KV cells are taken in batch order from an empty cache.
  */
-import { ContextOverflowError, DecodeError, EngineError, HookShapeError, InterruptedError } from "./errors";
+import { BadArgumentError, ContextOverflowError, DecodeError, EngineError, HookShapeError, InterruptedError } from "./errors";
 import { needsAllOutputs, tensorKey, type HookEntry } from "./hook-table";
 import type { NativeContext } from "./native";
 import { Tensor } from "./tensor";
@@ -125,7 +125,7 @@ export class Runner {
   }
 
   private checkLength(n: number) {
-    if (n === 0) throw new EngineError("bad-argument", "The input is empty: give some text or at least one token id.");
+    if (n === 0) throw new BadArgumentError("The input is empty: give some text or at least one token id.");
     if (n > this.limits.nCtx) throw new ContextOverflowError(n, this.limits.nCtx);
   }
 

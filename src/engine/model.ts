@@ -130,6 +130,7 @@ function decodeUtf8(bytes: Uint8Array): string {
 
 export class Model {
   readonly config: ModelConfig;
+
   readonly provenance: Provenance;
   private nativeModel: NativeModel | null;
   private ctx: NativeContext | null = null;
@@ -164,7 +165,7 @@ export class Model {
       nVocab: info.nVocab,
     };
     const contextSize = options.contextSize ?? Math.min(info.nCtxTrain || 4096, 4096);
-    this.config = { arch: file.arch, ...dims, nCtx: contextSize, nCtxTrain: info.nCtxTrain };
+    this.config = { arch: file.arch, ...dims, nCtx: options.vocabOnly ? 0 : contextSize, nCtxTrain: info.nCtxTrain };
     for (const e of hookTable(file.arch, dims)) this.entries.set(e.name, e);
     this.weights = weightTable(path, dims, new Map(file.gguf.tensors.map((t) => [t.name, t.ne])));
     this.addBos = info.addBos;
@@ -173,7 +174,8 @@ export class Model {
 
     if (!options.vocabOnly) {
       const nBatch = Math.min(options.batchSize ?? 512, contextSize);
-      const nSeqMax = Math.min(options.maxSequences ?? 64, 256);
+      // llama.cpp asserts (aborts the process) when more sequences than batch outputs are allowed.
+      const nSeqMax = Math.min(options.maxSequences ?? 64, 256, nBatch);
       const threads = options.threads ?? defaultThreads();
       for (const [what, v] of [["contextSize", contextSize], ["batchSize", nBatch], ["threads", threads], ["maxSequences", nSeqMax]] as const) {
         if (!Number.isInteger(v) || v < 1) throw new BadArgumentError(`${what} must be a positive integer, got ${v}.`);
@@ -186,6 +188,8 @@ export class Model {
       }
       this.ctx.setAbortFlag(currentInterruptFlag());
       const actual = this.ctx.info();
+      // llama.cpp may round the context up (to a multiple of 256); report what was allocated.
+      this.config.nCtx = actual.nCtx;
       this.runner = new Runner(
         this.ctx,
         this.entries,
