@@ -1,7 +1,7 @@
 // The engine's logits and every cached activation against the independent reference forward pass.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { load, type Model } from "../../src/engine/index";
+import { load } from "../../src/engine/index";
 import { forward, loadReferenceModel } from "../reference/index";
 import { generatedModels } from "./generated";
 import { assertClose, prompt, skipStories, stories } from "./helpers";
@@ -15,7 +15,7 @@ interface Case {
 
 const cases: Case[] = [
   { name: "stories260K (llama, GQA)", path: () => stories, skip: skipStories, text: prompt },
-  ...generatedModels.map((g) => ({ name: `generated ${g.arch}`, path: () => g.path(), skip: g.skip, text: "The quick brown fox jumps over the lazy dog" })),
+  ...generatedModels.map((g) => ({ name: `generated ${g.arch}`, path: () => g.path(), skip: g.skip, text: "Once upon a time there was a little girl and she loved to play with her ball in the park" })),
 ];
 
 for (const c of cases) {

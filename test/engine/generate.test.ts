@@ -1,7 +1,7 @@
 // Generation: greedy with hooks equals the reference's greedy tokens; seeded sampling is reproducible.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { addVector, load, zero, type Model } from "../../src/engine/index";
+import { addVector, load, zero, type GenerateOptions, type Model } from "../../src/engine/index";
 import { generateGreedy, loadReferenceModel, type Hook, type RefModel } from "../reference/index";
 import { prompt, skipStories, stories } from "./helpers";
 
@@ -15,7 +15,7 @@ before(async () => {
 after(() => model?.dispose());
 
 const steer = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
-const cases: { what: string; hooks: Parameters<Model["generate"]>[1]["hooks"]; refHooks: Record<string, Hook> }[] = [
+const cases: { what: string; hooks: GenerateOptions["hooks"]; refHooks: Record<string, Hook> }[] = [
   { what: "no hooks", hooks: {}, refHooks: {} },
   {
     what: "head 3.5 zero-ablated",

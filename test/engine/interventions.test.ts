@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { addVector, load, mean, patch, Tensor, zero, type Model } from "../../src/engine/index";
 import { forward, loadReferenceModel, type Hook, type RefModel } from "../reference/index";
+import { generatedModels } from "./generated";
 import { assertClose, lastRow, prompt, relativeError, skipStories, stories } from "./helpers";
 
 let model: Model;
@@ -136,3 +137,48 @@ test("mean-ablation and returning a replacement tensor match the reference", { s
   assertClose(ours.logits, r.logits, "logits");
   assert.notDeepEqual(lastRow(ours.logits), lastRow(forward(ref, tokens, { cache: false }).logits));
 });
+
+// Per architecture, the hooks whose graph tensors differ: gpt2's Q/K/V are columns of a fused
+// projection and its attn_out (like qwen2's) is derived as resid_mid - resid_pre.
+for (const g of generatedModels) {
+  test(`generated ${g.arch}: editing q, k, v, attn_out, pattern and zero-ablating each head match the reference`, { skip: g.skip }, async () => {
+    const m = await load(g.path(), { contextSize: 256, threads: 1 });
+    try {
+      const r = loadReferenceModel(g.path());
+      const toks = m.tokenize("When Mary and John went to the store John gave a drink to");
+      const { nHeads, nKvHeads, dHead, nLayers } = m.config;
+      const scale = (f: number) => (t: { data: Float32Array }) => void t.data.forEach((v, i) => (t.data[i] = v * f));
+      const plain = forward(r, toks, { cache: false });
+      const edits: [string, (t: { shape: readonly number[]; data: Float32Array }) => void][] = [
+        ["blocks.0.attn.hook_q", scale(3)],
+        ["blocks.1.attn.hook_k", (t) => void t.data.fill(0.2, 0, nKvHeads * dHead)],
+        ["blocks.0.attn.hook_v", scale(-2)],
+        ["blocks.1.hook_attn_out", scale(5)],
+        ["blocks.0.hook_attn_out", (t) => void t.data.fill(0, 64 * 2)],
+        ["blocks.1.attn.hook_pattern", (t) => void t.data.forEach((v, i) => (t.data[i] = v * 0.5))],
+      ];
+      for (const [name, edit] of edits) {
+        const ours = await m.runWithHooks(toks, { [name]: (t) => edit(t) }, { names: [name] });
+        const theirs = forward(r, toks, { hooks: { [name]: (t) => edit(t) } });
+        assertClose(ours.logits, theirs.logits, `${g.arch} logits after editing ${name}`);
+        assertClose(ours.cache.get(name), theirs.cache.get(name)!, `${g.arch} ${name} as cached after the edit`);
+        // well above the tolerance, so a dropped edit could not pass
+        assert.ok(relativeError(theirs.logits, plain.logits) > 3e-3, `editing ${name} should move the logits`);
+      }
+      const items = [];
+      for (let l = 0; l < nLayers; l++) for (let h = 0; h < nHeads; h++) items.push({ input: toks, names: [], hooks: { [`blocks.${l}.attn.hook_z`]: zero({ heads: [h] }) } });
+      const results = await m.runBatch(items);
+      let i = 0;
+      for (let l = 0; l < nLayers; l++)
+        for (let h = 0; h < nHeads; h++) {
+          const theirs = forward(r, toks, {
+            cache: false,
+            hooks: { [`blocks.${l}.attn.hook_z`]: (t) => void Array.from({ length: t.shape[0] }, (_, p) => t.data.fill(0, (p * nHeads + h) * dHead, (p * nHeads + h + 1) * dHead)) },
+          });
+          assertClose(results[i++].logits, theirs.logits, `${g.arch} layer ${l} head ${h} ablated`);
+        }
+    } finally {
+      m.dispose();
+    }
+  });
+}
