@@ -1,9 +1,11 @@
 /** Suggestions for a mistyped name: the candidates nearest by edit distance. */
 export function closeMatches(name: string, candidates: Iterable<string>, max = 3): string[] {
   const scored: [string, number][] = [];
-  for (const c of candidates) scored.push([c, levenshtein(name, c)]);
+  // Case-only differences count least (W_q -> W_Q before W_K).
+  const lower = name.toLowerCase();
+  for (const c of candidates) scored.push([c, 2 * levenshtein(lower, c.toLowerCase()) + levenshtein(name, c)]);
   scored.sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]));
-  const limit = Math.max(3, Math.ceil(name.length / 3));
+  const limit = 3 * Math.max(3, Math.ceil(name.length / 3));
   return scored.filter(([, d]) => d <= limit).slice(0, max).map(([c]) => c);
 }
 

@@ -272,7 +272,8 @@ export class Model {
     const spec = this.weights.get(name);
     if (!spec) {
       this.checkLayer(name);
-      throw new EngineError("unknown-hook", `Unknown weight "${name}". ${closeMatches(name, this.weights.keys()).map((s) => `Did you mean "${s}"? `).join("")}model.weightNames() lists them all.`);
+      const near = closeMatches(name, this.weights.keys());
+      throw new EngineError("unknown-hook", `Unknown weight "${name}".${near.length ? ` Did you mean ${near.map((s) => `"${s}"`).join(", ")}?` : ""} model.weightNames() lists them all.`);
     }
     return spec.read();
   }
