@@ -3,6 +3,7 @@ import * as vscode from "vscode";
 import { registerKernelCommands } from "./commands";
 import { SteerController } from "./controller";
 import { KernelManager } from "./kernels";
+import { reportOpenError } from "./open-errors";
 import { RendererBroker } from "./renderer-broker";
 import { NOTEBOOK_TYPE, SteerNotebookSerializer } from "./serializer";
 import { KernelStatusBar } from "./status-bar";
@@ -13,7 +14,7 @@ export function activate(context: vscode.ExtensionContext): void {
   kernels = new KernelManager(context.extensionPath);
   const controller = new SteerController(kernels);
   context.subscriptions.push(
-    vscode.workspace.registerNotebookSerializer(NOTEBOOK_TYPE, new SteerNotebookSerializer()),
+    vscode.workspace.registerNotebookSerializer(NOTEBOOK_TYPE, new SteerNotebookSerializer(reportOpenError)),
     controller,
     new KernelStatusBar(kernels),
     new RendererBroker(kernels),

