@@ -220,7 +220,8 @@ export class KernelClient {
       return { status: "failed", message: "The kernel client was disposed." };
     }
     this.kernel = kernel;
-    this.setState(this.inFlight?.sentAt !== undefined ? "busy" : "idle");
+    // A queued cell is about to be sent: no "idle" blip in between.
+    this.setState(this.inFlight ? "busy" : "idle");
     return { status: "ready", pid: kernel.pid };
   }
 

@@ -32,6 +32,12 @@ export class CellSyntaxError extends Error {
 type Esbuild = typeof import("esbuild");
 let esbuild: Esbuild | undefined;
 
+/** Starts esbuild's service before the first cell needs it (it takes a few hundred ms). */
+export async function warmUpCompiler(): Promise<void> {
+  esbuild ??= (await import("esbuild")) as Esbuild;
+  await esbuild.transform("", { loader: "ts" });
+}
+
 export async function compileCell(source: string, cellFile: string): Promise<CompiledCell> {
   // Loaded on first use: esbuild starts its service process then, not at kernel start.
   esbuild ??= (await import("esbuild")) as Esbuild;

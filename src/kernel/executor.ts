@@ -18,7 +18,7 @@ import {
   type ExecutionContext,
 } from "./interrupt";
 import type { CellModules } from "./modules";
-import { emitOutput, flushStreams, setLatestExecution } from "./output-channel";
+import { emitOutput, setLatestExecution } from "./output-channel";
 import { CHECK, IMPORT, IMPORT_META } from "./rewrite";
 import { registerCellScript, toCellError } from "./stack-traces";
 import { describeVariables } from "./variables";
@@ -67,7 +67,10 @@ export class Executor {
       return;
     }
     markCancelled(this.running.context);
-    this.running.interrupt(new InterruptedError());
+    // Raised here, not in cell code: a stack would only show the kernel's message handling.
+    const error = new InterruptedError("The cell was interrupted while it was waiting (await).");
+    error.stack = `${error.name}: ${error.message}`;
+    this.running.interrupt(error);
   }
 
   variables(): VariableInfo[] {
@@ -110,7 +113,6 @@ export class Executor {
         error = toCellError(e);
       }
     } finally {
-      flushStreams();
       clearInterrupt();
       this.running = undefined;
     }

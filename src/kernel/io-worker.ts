@@ -8,6 +8,7 @@ import { connect } from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodeMessage, MessageDecoder, type HostToKernel, type KernelToHost } from "../protocol";
 import type { IoToMain, IoWorkerData } from "./io-messages";
+import { OutputBatcher } from "./output-batcher";
 
 // If the main thread cannot exit by itself (stuck outside instrumented code), end the process.
 const FORCED_EXIT_MS = 2000;
@@ -48,6 +49,7 @@ const onGone = (reason: string) => {
 socket.on("error", (e) => onGone(e.message));
 socket.on("close", () => onGone("the host closed the connection"));
 
-port.on("message", (message: KernelToHost) => {
+const batcher = new OutputBatcher((message) => {
   if (!disconnected) socket.write(encodeMessage(message));
 });
+port.on("message", (message: KernelToHost) => batcher.push(message));

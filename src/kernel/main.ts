@@ -5,12 +5,13 @@
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { KERNEL_SOCKET_ENV, PROTOCOL_VERSION, type HostToKernel, type KernelToHost } from "../protocol";
+import { warmUpCompiler } from "./compiler";
 import { captureConsole } from "./console-capture";
 import { Executor } from "./executor";
 import { interruptFlag, InterruptedError } from "./interrupt";
 import type { IoToMain, IoWorkerData } from "./io-messages";
 import { CellModules } from "./modules";
-import { connectOutputs, flushStreams, sendToHost, writeStream } from "./output-channel";
+import { connectOutputs, sendToHost, writeStream } from "./output-channel";
 import { dispatchRendererMessage } from "./renderer-messages";
 import { installStackTraces } from "./stack-traces";
 import { cellApiModule, steer } from "./steer-api";
@@ -57,7 +58,6 @@ function handle(message: HostToKernel): void {
       dispatchRendererMessage(message);
       return;
     case "shutdown":
-      flushStreams();
       process.exit(0);
   }
 }
@@ -73,3 +73,4 @@ worker.on("error", (e) => {
 worker.on("exit", () => process.exit(0));
 
 sendToHost({ type: "ready", protocolVersion: PROTOCOL_VERSION, pid: process.pid, nodeVersion: process.version });
+warmUpCompiler().catch((e: unknown) => sendToHost({ type: "log", level: "error", message: `The cell compiler (esbuild) failed to start: ${describe(e)}` }));

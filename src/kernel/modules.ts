@@ -58,10 +58,21 @@ export class CellModules {
       }
       throw e;
     }
-    return nativeImport(pathToFileURL(resolved).href);
+    return withCommonJsNames(await nativeImport(pathToFileURL(resolved).href));
   };
 
   get importMeta(): { url: string; filename: string; dirname: string } {
     return { url: pathToFileURL(this.file).href, filename: this.file, dirname: this.base };
   }
+}
+
+/**
+ * Node finds named exports of a CommonJS module only when it can see them statically; a notebook
+ * user writing `import { f } from "./helper.cjs"` expects `module.exports.f` regardless (as
+ * TypeScript and bundlers give). Names the module really exports win.
+ */
+function withCommonJsNames(namespace: Record<string, unknown>): Record<string, unknown> {
+  const fallback = namespace.default;
+  if (fallback === null || typeof fallback !== "object") return namespace;
+  return { ...(fallback as Record<string, unknown>), ...namespace };
 }
