@@ -10,16 +10,17 @@ import type { CellError, ExecuteRequest, ExecuteResult, ExecuteStatus, VariableI
 import { compileCell, CellSyntaxError } from "./compiler";
 import { toCellOutput } from "./display";
 import {
+  afterAwait,
   checkInterrupt,
   clearInterrupt,
   executionContext,
+  interruptFlag,
   InterruptedError,
-  markCancelled,
   type ExecutionContext,
 } from "./interrupt";
 import type { CellModules } from "./modules";
 import { emitOutput, setLatestExecution } from "./output-channel";
-import { CHECK, IMPORT, IMPORT_META } from "./rewrite";
+import { AFTER_AWAIT, CHECK, FLAG, IMPORT, IMPORT_META } from "./rewrite";
 import { registerCellScript, toCellError } from "./stack-traces";
 import { describeVariables } from "./variables";
 
@@ -41,6 +42,8 @@ export class Executor {
     const define = (name: string, descriptor: PropertyDescriptor) =>
       Object.defineProperty(globalThis, name, { configurable: true, enumerable: false, ...descriptor });
     define(CHECK, { value: checkInterrupt, writable: false });
+    define(FLAG, { value: interruptFlag, writable: false });
+    define(AFTER_AWAIT, { value: afterAwait, writable: false });
     define(IMPORT, { value: modules.import, writable: false });
     define(IMPORT_META, { get: () => modules.importMeta });
     define("steer", { value: api, writable: true });
@@ -66,7 +69,7 @@ export class Executor {
       clearInterrupt();
       return;
     }
-    markCancelled(this.running.context);
+    this.running.context.cancelled = true;
     // Raised here, not in cell code: a stack would only show the kernel's message handling.
     const error = new InterruptedError("The cell was interrupted while it was waiting (await).");
     error.stack = `${error.name}: ${error.message}`;
@@ -102,7 +105,7 @@ export class Executor {
       });
     } catch (e) {
       if (e instanceof InterruptedError || context.cancelled) {
-        markCancelled(context);
+        context.cancelled = true;
         status = "interrupted";
         error = e instanceof InterruptedError ? toCellError(e) : { name: "InterruptedError", message: new InterruptedError().message };
       } else if (e instanceof CellSyntaxError) {

@@ -19,20 +19,11 @@ export class InterruptedError extends Error {
 /** The execution a piece of cell code belongs to, carried across awaits and timers. */
 export interface ExecutionContext {
   executionId: string;
-  /** Set once the cell was interrupted: its leftover callbacks and awaits stop at their next check. */
+  /** Set once the cell was interrupted: its leftover awaits and timers stop instead of running on. */
   cancelled: boolean;
 }
 
 export const executionContext = new AsyncLocalStorage<ExecutionContext>();
-
-// Only after some cell was cancelled can leftover code of it still run, so only then is the
-// async-context lookup worth its cost in every loop iteration.
-let cancelledSoFar = 0;
-
-export function markCancelled(context: ExecutionContext): void {
-  if (!context.cancelled) cancelledSoFar++;
-  context.cancelled = true;
-}
 
 export function interruptRequested(): boolean {
   return Atomics.load(interruptFlag, 0) !== 0;
@@ -42,8 +33,21 @@ export function clearInterrupt(): void {
   Atomics.store(interruptFlag, 0, 0);
 }
 
-/** Called by compiled cell code at every loop iteration and function entry. Must stay cheap. */
+/** True when the code running now belongs to a cell that was interrupted. */
+export function inCancelledCell(): boolean {
+  return executionContext.getStore()?.cancelled === true;
+}
+
+/**
+ * Throws InterruptedError when an interrupt is requested, or when called from leftover code of an
+ * interrupted cell. Compiled cells call it only after their own inline read of the flag saw it set.
+ */
 export function checkInterrupt(): void {
-  if (Atomics.load(interruptFlag, 0) !== 0) throw new InterruptedError();
-  if (cancelledSoFar !== 0 && executionContext.getStore()?.cancelled) throw new InterruptedError();
+  if (Atomics.load(interruptFlag, 0) !== 0 || inCancelledCell()) throw new InterruptedError();
+}
+
+/** Wraps every `await` in cell code: an interrupted cell's await that settles later goes no further. */
+export function afterAwait<T>(value: T): T {
+  if (inCancelledCell()) throw new InterruptedError();
+  return value;
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { KERNEL_SOCKET_ENV, PROTOCOL_VERSION, type HostToKernel, type KernelToHost } from "../protocol";
 import { warmUpCompiler } from "./compiler";
+import { guardTimers } from "./cell-timers";
 import { captureConsole } from "./console-capture";
 import { Executor } from "./executor";
 import { interruptFlag, InterruptedError } from "./interrupt";
@@ -29,6 +30,7 @@ const worker = new Worker(join(__dirname, "kernel-io.js"), {
 const send = (message: KernelToHost) => worker.postMessage(message);
 connectOutputs(send);
 captureConsole();
+guardTimers();
 const executor = new Executor(new CellModules(cellApiModule), steer);
 
 function describe(error: unknown): string {
