@@ -5,13 +5,20 @@
 import { toCellOutput, html, markdown, svg, png, json } from "./display";
 import { emitOutput } from "./output-channel";
 import { onRendererMessage, postRendererMessage } from "./renderer-messages";
-import { checkInterrupt } from "./interrupt";
+import { checkInterrupt, interruptFlag } from "./interrupt";
+import { resolve } from "node:path";
+import { bundledModelPath, load, quantize, setInterruptFlag, type LoadOptions } from "../engine";
 import type { SteerApi as DeclaredApi } from "steer-nb";
 
 /** Shows a value below the cell now (the cell keeps running). `mime` forces the output type. */
 export function display(value: unknown, mime?: string): void {
   emitOutput(toCellOutput(value, mime));
 }
+
+// The engine's decode aborts (llama.cpp abort callback) while the I/O thread has this flag raised.
+setInterruptFlag(interruptFlag);
+// Relative model paths resolve against the notebook's folder (the executor's __dirname for cells).
+const notebookFolder = (): string => (Reflect.get(globalThis, "__dirname") as string | undefined) ?? process.cwd();
 
 export const steer = {
   display,
@@ -23,6 +30,10 @@ export const steer = {
   onRendererMessage,
   postRendererMessage,
   checkInterrupt,
+  /** A GGUF model with hooks (default: the bundled samples/models/toy-circuits.gguf). */
+  load: (path?: string, options?: LoadOptions) => load(path ?? bundledModelPath(), { ...options, baseDir: notebookFolder() }),
+  /** Writes a quantized copy (Q8_0, Q4_K_M, Q4_0, F16, ...) and returns its provenance. */
+  quantize: (src: string, dst: string, type: string) => quantize(resolve(notebookFolder(), src), resolve(notebookFolder(), dst), type),
 };
 
 export type SteerApi = typeof steer;
