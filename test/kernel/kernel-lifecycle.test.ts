@@ -1,9 +1,15 @@
 // Interrupt, restart, kernel death and shutdown: each ends in a typed outcome, never hangs, and the
 // kernel keeps its state when an interrupt was enough.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ExecuteOutcome, KernelClient, KernelState } from "../../src/host";
-import { assertOk, newClient, runCell } from "./harness";
+import { assertOk, kernelPath, newClient, repoRoot, runCell } from "./harness";
 
 function errorOf(outcome: ExecuteOutcome): string {
   return "error" in outcome ? `${outcome.error.name}: ${outcome.error.message}` : "";
@@ -186,6 +192,38 @@ describe("kernel lifecycle", { timeout: 60_000 }, () => {
     await client.dispose();
     await client.dispose();
     assert.equal((await runCell(client, "1")).outcome.status, "cancelled");
+  });
+
+  test("a kernel whose host dies exits by itself, even in a busy loop (no orphans)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "steer-nb-orphan-"));
+    const script = join(dir, "host.js");
+    writeFileSync(
+      script,
+      `const { KernelClient } = require(${JSON.stringify(join(repoRoot, "src", "host", "index.ts"))});
+const client = new KernelClient({ kernelPath: ${JSON.stringify(kernelPath)} });
+client.execute({ cellId: "x", cellIndex: 1, code: 'console.log("go"); while (true) {}' }, () => console.log("PID " + client.pid));`,
+    );
+    const host = spawn(process.execPath, ["--import", "tsx", script], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      let out = "";
+      host.stdout.setEncoding("utf8");
+      while (!/PID \d+/.test(out)) out += (await once(host.stdout, "data"))[0];
+      const kernelPid = Number(/PID (\d+)/.exec(out)![1]);
+      host.kill("SIGKILL");
+      const alive = () => {
+        try {
+          process.kill(kernelPid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      for (let i = 0; i < 50 && alive(); i++) await sleep(100);
+      assert.equal(alive(), false, `kernel ${kernelPid} still runs 5 s after its host died`);
+    } finally {
+      host.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a kernel that cannot start gives start-failed, not a hang", async () => {
