@@ -8,8 +8,9 @@
  *    notebook, and `steer-nb` for the cell API); `import(...)` and `import.meta` likewise;
  *  - an interrupt check is inserted at the top of every loop body and every function body, so a
  *    busy `while (true) {}` stops when the interrupt flag is set. It is an inline read of the
- *    shared flag (a plain read: Atomics.load or a call per iteration made tight loops 2-8x slower;
- *    V8 does not hoist the read out of the loop) calling CHECK only when the flag is set;
+ *    shared flag calling CHECK only when the flag is set. A plain read, because Atomics.load or a
+ *    call per iteration made tight loops 2-8x slower; V8 (Node 20) does not hoist it out of the
+ *    loop, as the interrupt tests check, and the host kills a kernel that does not stop anyway;
  *  - every `await` resumes through AFTER_AWAIT, so an interrupted cell stuck in an await does not
  *    go on when that await settles later;
  *  - the value of a final expression statement is returned (boxed, so a Promise is not adopted).
