@@ -43,7 +43,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
   mkdirSync(workspace, { recursive: true });
   installExtension(extensions);
   const notebookPath = path.join(workspace, "hello.steer-nb");
-  for (const name of ["hello.steer-nb", "broken.steer-nb", "loop.steer-nb"]) cpSync(path.join(fixtures, name), path.join(workspace, name));
+  for (const name of ["hello.steer-nb", "broken.steer-nb", "loop.steer-nb", "crash.steer-nb"]) cpSync(path.join(fixtures, name), path.join(workspace, name));
   mkdirSync(path.join(userData, "User"), { recursive: true });
   // Quiet workbench: no welcome page or trust prompt hiding the notebook.
   writeFileSync(path.join(userData, "User/settings.json"), JSON.stringify({
@@ -125,6 +125,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
 
     await checkCorruptFile(page, path.join(workspace, "broken.steer-nb"));
     await checkInterruptAndRestart(page, userData);
+    await checkKernelDeath(page);
   } catch (e) {
     if (page) await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-failure.png"), fullPage: true }).catch(() => undefined);
     (e as Error).message += `\n--- extension host log ---\n${extensionHostLog(userData)}\n--- code-server output ---\n${serverLog.join("").slice(-3000)}`;
@@ -155,6 +156,7 @@ function checkSaved(nb: NotebookData): void {
   // The cell after the failing one did not run: its old output, with unknown fields, is written back as read.
   assert.deepEqual(untouched.outputs, [
     { items: [{ mime: "application/vnd.code.notebook.stdout", data: "old output\n", futureItemField: [1] }], metadata: { stream: "stdout" }, futureOutputField: "y" },
+    { items: [{ mime: "image/png", data: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC" }] },
   ]);
 }
 
@@ -193,6 +195,16 @@ async function checkInterruptAndRestart(page: Page, userData: string): Promise<v
   });
   assert.equal(pids[0], looping, "the first kernel is the one that ran the loop");
   assert.notEqual(pids[1], looping, "restart started a new kernel process");
+}
+
+/** A kernel killed mid-cell: the cell shows why, the queued cell does not run, the status bar says dead. */
+async function checkKernelDeath(page: Page): Promise<void> {
+  await openFile(page, "crash.steer-nb");
+  await runCommand(page, "Notebook: Run All");
+  await until("the kernel-died error below the cell", async () => /exited unexpectedly/.test(await frameTexts(page)));
+  await until("the status bar to say dead", async () => (await page.locator(".statusbar").innerText()).includes("Steer: dead"));
+  assert.ok((await frameTexts(page)).includes("about to die"), "output sent before the death is kept");
+  assert.ok(!(await frameTexts(page)).includes("must not run"), "the cell queued behind the dead kernel ran");
 }
 
 /** Quick Open, as a person would; waits for the notebook editor unless told the file will not open as one. */
