@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ggml-backend.h"
+#include "ggml-cpu.h"
 #include "ggml.h"
 #include "gguf.h"
 #include "llama.h"
@@ -341,13 +342,30 @@ class Context : public Napi::ObjectWrap<Context> {
     p.no_perf = true;
     ctx_ = llama_init_from_model(model->get(), p);
     if (!ctx_) throw Napi::Error::New(env, "llama.cpp could not create a context");
+    AttachThreadpool(p.n_threads);
   }
   ~Context() override { Release(); }
 
  private:
+  // Without a threadpool of its own, the CPU backend creates and joins its threads for every graph
+  // compute, and every observed tensor splits the graph into one more compute: keep one pool alive.
+  void AttachThreadpool(int n_threads) {
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (!cpu) return;
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+    auto* create = (decltype(ggml_threadpool_new)*)ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
+    pool_free_ = (decltype(ggml_threadpool_free)*)ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
+    if (!create || !pool_free_) return;
+    ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
+    pool_ = create(&tpp);
+    if (pool_) llama_attach_threadpool(ctx_, pool_, pool_);
+  }
+
   void Release() {
     if (ctx_) llama_free(ctx_);
     ctx_ = nullptr;
+    if (pool_ && pool_free_) pool_free_(pool_);
+    pool_ = nullptr;
   }
   void Check(Napi::Env env) const {
     if (!ctx_) throw Napi::Error::New(env, "context was freed");
@@ -535,6 +553,8 @@ class Context : public Napi::ObjectWrap<Context> {
     int64_t ne[GGML_MAX_DIMS];
   };
   llama_context* ctx_ = nullptr;
+  ggml_threadpool_t pool_ = nullptr;
+  decltype(ggml_threadpool_free)* pool_free_ = nullptr;
   bool tracing_ = false;
   std::vector<TraceEntry> trace_;
   Napi::ObjectReference model_ref_;

@@ -17,7 +17,7 @@ import { hookTable, type Architecture, type HookDims, type HookEntry } from "./h
 import { currentInterruptFlag, interruptRequested, onInterruptFlagChange } from "./interrupt";
 import { logMark, logProblemsSince, llamaLog } from "./log";
 import { checkModelFile, fileTypeName, sha256File, type Provenance } from "./model-file";
-import { nativeAddon, type NativeContext, type NativeModel } from "./native";
+import { llamaCppVersion, nativeAddon, type NativeContext, type NativeModel } from "./native";
 import { sampler, type SamplingOptions } from "./sampling";
 import { Tensor } from "./tensor";
 import { weightTable } from "./weights";
@@ -170,7 +170,7 @@ export class Model {
     this.weights = weightTable(path, dims, new Map(file.gguf.tensors.map((t) => [t.name, t.ne])));
     this.addBos = info.addBos;
     this.eos = info.eos;
-    this.provenance = { path, sha256: sha256File(path), quantization: fileTypeName(info.ftype), llamaCppVersion: addon.version() };
+    this.provenance = { path, sha256: sha256File(path), quantization: fileTypeName(info.ftype), llamaCppVersion: llamaCppVersion() };
 
     if (!options.vocabOnly) {
       const nBatch = Math.min(options.batchSize ?? 512, contextSize);

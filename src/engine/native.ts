@@ -3,7 +3,7 @@
  * once. The addon is a thin layer over llama.cpp (see native/src/addon.cpp); every policy decision
  * (hook names, layouts, batching, errors) lives in TypeScript.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
 export interface NativeModelInfo {
@@ -142,6 +142,22 @@ export function nativeAddon(): Addon {
   if (devices.length === 0) throw new Error(`No llama.cpp compute backend could be loaded from ${bins}.`);
   addon = loaded;
   return addon;
+}
+
+let version: string | undefined;
+
+/** llama.cpp's version string, with the node-llama-cpp release whose prebuilt libraries it is. */
+export function llamaCppVersion(): string {
+  if (version) return version;
+  const root = process.env.STEER_NATIVE_ROOT ?? findRoot();
+  let release = "";
+  try {
+    release = ` (node-llama-cpp ${JSON.parse(readFileSync(join(root, "node_modules", "node-llama-cpp", "package.json"), "utf8")).version})`;
+  } catch {
+    // the libraries were found without node-llama-cpp's package.json: report llama.cpp's own string only
+  }
+  version = nativeAddon().version() + release;
+  return version;
 }
 
 /** Compute devices llama.cpp found (e.g. "CPU: AMD EPYC"). */

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { BadArgumentError, EngineError } from "./errors";
 import { logMark, logProblemsSince } from "./log";
 import { checkModelFile, FILE_TYPES, fileTypeName, sha256File, type Provenance } from "./model-file";
-import { nativeAddon } from "./native";
+import { llamaCppVersion, nativeAddon } from "./native";
 
 export function quantize(src: string, dst: string, type: string): Provenance {
   const from = resolve(src);
@@ -16,5 +16,5 @@ export function quantize(src: string, dst: string, type: string): Provenance {
   const mark = logMark();
   const rc = nativeAddon().quantize(from, to, ftype, availableParallelism());
   if (rc !== 0) throw new EngineError("model-load-failed", `Quantizing ${from} to ${type} failed.${logProblemsSince(mark) ? `\n${logProblemsSince(mark)}` : ""}`);
-  return { path: to, sha256: sha256File(to), quantization: fileTypeName(ftype), llamaCppVersion: nativeAddon().version() };
+  return { path: to, sha256: sha256File(to), quantization: fileTypeName(ftype), llamaCppVersion: llamaCppVersion() };
 }
