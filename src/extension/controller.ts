@@ -23,7 +23,6 @@ export class SteerController implements vscode.Disposable {
   /** Per notebook: cells waiting to run, in order. The running one is no longer in it. */
   private readonly queues = new Map<vscode.NotebookDocument, Queued[]>();
   private readonly running = new Map<vscode.NotebookDocument, Promise<void>>();
-  private executionCounter = 0;
   private readonly subscriptions: vscode.Disposable[] = [];
 
   constructor(private readonly kernels: KernelManager) {
@@ -38,7 +37,14 @@ export class SteerController implements vscode.Disposable {
       if (nb.notebookType === NOTEBOOK_TYPE) this.controller.updateNotebookAffinity(nb, vscode.NotebookControllerAffinity.Preferred);
     };
     vscode.workspace.notebookDocuments.forEach(prefer);
-    this.subscriptions.push(vscode.workspace.onDidOpenNotebookDocument(prefer));
+    this.subscriptions.push(
+      vscode.workspace.onDidOpenNotebookDocument(prefer),
+      vscode.workspace.onDidCloseNotebookDocument((nb) => {
+        this.cancelQueued(nb);
+        this.queues.delete(nb);
+        this.running.delete(nb);
+      }),
+    );
   }
 
   /** Stops the running cell and drops the queued ones. */
@@ -85,7 +91,18 @@ export class SteerController implements vscode.Disposable {
     const queue = this.queues.get(notebook);
     while (queue && queue.length > 0) {
       const item = queue.shift()!;
-      const ok = await this.runCell(item, notebook);
+      let ok: boolean;
+      try {
+        ok = await this.runCell(item, notebook);
+      } catch {
+        // The notebook was closed or the execution ended under us: nothing left to show it in.
+        ok = false;
+        try {
+          item.execution.end(false, Date.now());
+        } catch {
+          // already ended
+        }
+      }
       if (!ok) this.cancelQueued(notebook);
     }
   }
