@@ -1,5 +1,6 @@
 /** Every `steer-nb` command, in the order `steer-nb --help` lists them. */
 import type { Command } from "./command";
+import { makeModelCommand } from "./make-model";
 import { runCommand } from "./run";
 
-export const commands: Command[] = [runCommand];
+export const commands: Command[] = [runCommand, makeModelCommand];

@@ -5,3 +5,5 @@ export { ARCHS, tensorShapes, checkShape } from "./architecture";
 export type { Arch, ModelShape } from "./architecture";
 export { buildVocab, NAMES, WORDS, MIN_VOCAB } from "./vocab";
 export type { Vocab } from "./vocab";
+export { makeToyCircuits, writeToyCircuits, toyCircuitsSpec, toyCircuitsTruth, TOY_LAYOUT, TOY_HEADS, TOY_SHAPE } from "./toy-circuits";
+export type { ToyCircuitsOptions } from "./toy-circuits";
