@@ -205,7 +205,9 @@ export class Runner {
       else spans.set(r.seq, { start: i, count: 1 });
     });
     const baseValues = new Map<string, Float32Array>();
+    const seen = new Set<number>();
     const onTensor = (index: number, data: Float32Array, ne: number[]): boolean => {
+      seen.add(index);
       let edited = false;
       for (const e of observed.entries[index]) edited = this.apply(e, data, ne, rows, positions, spans, baseValues) || edited;
       const key = observed.keys[index];
@@ -215,6 +217,15 @@ export class Runner {
     const status = this.ctx.decode(tokens, positions, seqIds, outputs, observed.keys.length ? onTensor : undefined);
     if (status === 2) throw new InterruptedError();
     if (status !== 0) throw new DecodeError(status, this.takeLog());
+    // A requested hook whose tensor never showed up would silently be missing from the results.
+    const missing = observed.keys.filter((_, i) => !seen.has(i));
+    if (missing.length) {
+      const hooks = missing.flatMap((k) => observed.entries[observed.keys.indexOf(k)].map((e) => e.name));
+      throw new EngineError(
+        "decode-failed",
+        `llama.cpp's graph for this model has no tensor ${missing.join(", ")}${hooks.length ? ` (for ${hooks.join(", ")})` : ""}: this model variant is not covered by the hook table. Use other hooks, and please report it.`,
+      );
+    }
     this.collectLogits(rows, outputs, spans);
   }
 

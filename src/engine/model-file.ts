@@ -61,6 +61,9 @@ export function checkModelFile(path: string): CheckedFile {
   if (end > size) throw new TruncatedGgufError(path, `its tensors need ${end} bytes but the file has ${size}`);
   const arch = String(gguf.kv["general.architecture"] ?? "unknown");
   if (!isSupportedArchitecture(arch)) throw new UnsupportedArchitectureError(arch, SUPPORTED_ARCHITECTURES);
+  // Mixture-of-experts variants (Mixtral is "llama" with experts) have a different MLP graph.
+  const experts = gguf.kv[`${arch}.expert_count`];
+  if (typeof experts === "number" && experts > 0) throw new UnsupportedArchitectureError(`${arch} with ${experts} experts (mixture of experts)`, SUPPORTED_ARCHITECTURES);
   return { path, arch, gguf };
 }
 

@@ -17,7 +17,7 @@ import { hookTable, type Architecture, type HookDims, type HookEntry } from "./h
 import { currentInterruptFlag, interruptRequested, onInterruptFlagChange } from "./interrupt";
 import { logMark, logProblemsSince, llamaLog } from "./log";
 import { checkModelFile, fileTypeName, sha256File, type Provenance } from "./model-file";
-import { llamaCppVersion, nativeAddon, type NativeContext, type NativeModel } from "./native";
+import { llamaCppVersion, nativeAddon, nativeDevices, type NativeContext, type NativeModel } from "./native";
 import { sampler, type SamplingOptions } from "./sampling";
 import { Tensor } from "./tensor";
 import { weightTable } from "./weights";
@@ -27,7 +27,7 @@ export interface LoadOptions {
   contextSize?: number;
   /** CPU threads (default: all available) */
   threads?: number;
-  /** layers to offload to a GPU backend when one is loaded (default 0) */
+  /** layers to offload to a GPU (default 0); an error while only CPU backends are loaded (the current builds) */
   gpuLayers?: number;
   /** tokens per llama_decode call (default min(512, contextSize)); runBatch packs sequences up to this */
   batchSize?: number;
@@ -145,9 +145,13 @@ export class Model {
   private constructor(path: string, options: LoadOptions) {
     const file = checkModelFile(path);
     const addon = nativeAddon();
+    const gpuLayers = options.gpuLayers ?? 0;
+    if (gpuLayers !== 0 && !nativeDevices().some((d) => !d.startsWith("CPU"))) {
+      throw new BadArgumentError(`gpuLayers ${gpuLayers} asks for a GPU, but only these devices are loaded: ${nativeDevices().join(", ")}. This build runs on the CPU; load with gpuLayers: 0.`);
+    }
     const mark = logMark();
     try {
-      this.nativeModel = new addon.Model(path, { gpuLayers: options.gpuLayers ?? 0, vocabOnly: options.vocabOnly ?? false });
+      this.nativeModel = new addon.Model(path, { gpuLayers, vocabOnly: options.vocabOnly ?? false });
     } catch {
       throw new ModelLoadError(path, logProblemsSince(mark));
     }

@@ -58,6 +58,16 @@ const loadCases: { what: string; path: () => string; error: new (...args: never[
     error: UnsupportedArchitectureError,
     message: /"bert" is not supported.*Supported: llama, qwen2, gpt2/,
   },
+  {
+    what: "a mixture-of-experts llama",
+    path: () => {
+      const p = path.join(dir, "moe.gguf");
+      writeGGUFFile(p, { metadata: [["general.architecture", gguf.str("llama")], ["llama.expert_count", gguf.u32(8)]], tensors: [] });
+      return p;
+    },
+    error: UnsupportedArchitectureError,
+    message: /"llama with 8 experts \(mixture of experts\)" is not supported/,
+  },
 ];
 
 for (const c of loadCases) {
@@ -96,6 +106,10 @@ for (const c of runCases) {
     assert.deepEqual(afterwards.logits.data, before.logits.data);
   });
 }
+
+test("asking for GPU layers on a CPU-only build says so instead of silently running on the CPU", { skip: skipStories }, async () => {
+  await assert.rejects(load(stories, { gpuLayers: 99 }), (e: Error) => e instanceof BadArgumentError && /only these devices are loaded: CPU.*load with gpuLayers: 0/.test(e.message));
+});
 
 test("a disposed model says so, and dispose is idempotent", { skip: skipStories }, async () => {
   const copy = path.join(dir, "copy.gguf");
