@@ -13,7 +13,7 @@ const DH = 48;
 const LAYERS = 4;
 const D_MLP = 16;
 const CTX = 128;
-/** Period of the one-hot position code (the previous-token head aliases at distance CTX_PERIOD + 1). */
+/** Period of the one-hot position code (the previous-token head also matches distance PERIOD + 1; the angle code breaks that tie). */
 const PERIOD = 23;
 
 /** Residual stream layout: [first, last) of each subspace, and single flag dimensions. */
@@ -42,7 +42,7 @@ export const TOY_HEADS = {
   nameMover: { layer: 3, head: 2 },
 } as const;
 
-/** Gains, in attention-score units unless noted; docs/toy-circuits.md explains each. */
+/** Gains applied to LayerNorm outputs; docs/toy-circuits.md gives the attention scores they produce. */
 const G = {
   tokenScale: 3, // |token code| in the embedding
   embedNorm2: 16, // |token embedding|^2 (noise fills the rest)
