@@ -1,6 +1,6 @@
 /** `steer-nb make-model`: writes a generated GGUF model (random weights, or the planted toy-circuits model). */
-import { writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ARCHS, MIN_VOCAB, toyCircuitsTruth, writeRandomModel, writeToyCircuits, type Arch } from "../models";
 import { EXIT, UsageError, type Command } from "./command";
@@ -71,6 +71,7 @@ async function run(args: string[]): Promise<number> {
   }
   if (!v.out) throw new UsageError("missing --out <file.gguf>");
   const out = resolve(v.out);
+  if (!existsSync(dirname(out)) || !statSync(dirname(out)).isDirectory()) throw new UsageError(`cannot write ${out}: the folder ${dirname(out)} does not exist; create it first`);
   const seed = int("seed", v.seed, 0);
   if (kind === "toy-circuits") {
     writeToyCircuits(out, { seed });
