@@ -1,7 +1,8 @@
 // The engine's logits and every cached activation against the independent reference forward pass.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { load } from "../../src/engine/index";
+import { existsSync } from "node:fs";
+import { bundledModelPath, load } from "../../src/engine/index";
 import { forward, loadReferenceModel } from "../reference/index";
 import { generatedModels } from "./generated";
 import { assertClose, prompt, skipStories, stories } from "./helpers";
@@ -11,26 +12,35 @@ interface Case {
   path: () => string;
   skip: string | false;
   text: string;
+  tol?: number;
 }
 
 const cases: Case[] = [
   { name: "stories260K (llama, GQA)", path: () => stories, skip: skipStories, text: prompt },
+  {
+    name: "bundled toy-circuits",
+    path: bundledModelPath,
+    skip: existsSync(bundledModelPath()) ? false : `skipped: ${bundledModelPath()} is absent (written by the models generator)`,
+    text: "When Mary and John went to the store John gave a drink to",
+    // Its matrices are F16, and llama.cpp rounds activations to F16 to multiply them (the reference does not).
+    tol: 3e-3,
+  },
   ...generatedModels.map((g) => ({ name: `generated ${g.arch}`, path: () => g.path(), skip: g.skip, text: "Once upon a time there was a little girl and she loved to play with her ball in the park" })),
 ];
 
 for (const c of cases) {
-  test(`${c.name}: logits and every hook agree with the reference within 1e-3`, { skip: c.skip }, async () => {
+  test(`${c.name}: logits and every hook agree with the reference within ${c.tol ?? 1e-3}`, { skip: c.skip }, async () => {
     const model = await load(c.path(), { contextSize: 256, threads: 1 });
     try {
       const ref = loadReferenceModel(c.path());
       const tokens = model.tokenize(c.text);
       const { logits, cache } = await model.runWithCache(tokens);
       const r = forward(ref, tokens);
-      assertClose(logits, r.logits, "logits");
+      assertClose(logits, r.logits, "logits", c.tol);
       const ours = new Set(model.hookNames().map((h) => h.name));
       for (const [name, t] of r.cache) {
         assert.ok(ours.has(name), `the engine has no hook ${name}`);
-        assertClose(cache.get(name), t, name);
+        assertClose(cache.get(name), t, name, c.tol);
       }
       assert.equal(cache.size, ours.size, "runWithCache without names records every hook");
     } finally {
