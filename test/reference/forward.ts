@@ -18,11 +18,12 @@ export interface ForwardOptions {
   /** Keep every activation in the returned cache (default true). */
   cache?: boolean;
   /**
-   * Round what llama.cpp's CPU backend rounds to F16: K and V (the F16 KV cache), Q and the attention
-   * pattern where they meet those in a matrix product, and GELU's input and output (its F16 table).
-   * Off by default: the plain reference is exact F32 math.
+   * Round what llama.cpp rounds to F16 with its default F16 KV cache: K and V, and Q and the attention
+   * pattern where they meet those in a matrix product. Off by default: the plain reference is exact.
    */
   emulateF16?: boolean;
+  /** GELU as llama.cpp's CPU backend computes it: through a table indexed by the F16 input, F16 output. */
+  ggmlGelu?: boolean;
 }
 
 export interface ForwardResult {
@@ -67,9 +68,9 @@ function norm(x: Float32Array, n: number, d: number, eps: number, rms: boolean, 
   return y;
 }
 
-function gelu(x: number, emulateF16: boolean): number {
+function gelu(x: number, table: boolean): number {
   const g = (v: number) => 0.5 * v * (1 + Math.tanh(0.7978845608028654 * v * (1 + 0.044715 * v * v)));
-  if (!emulateF16) return g(x);
+  if (!table) return g(x);
   if (x <= -10) return 0;
   if (x >= 10) return x;
   return f16(g(f16(x)));
@@ -101,6 +102,7 @@ export function forward(model: RefModel, tokens: readonly number[], options: For
   const hooks = options.hooks ?? {};
   const keep = options.cache !== false;
   const emu = options.emulateF16 === true;
+  const tableGelu = options.ggmlGelu === true;
   const cache = new Map<string, Tensor>();
   const n = tokens.length;
   if (n === 0) throw new Error("forward needs at least one token");
@@ -148,7 +150,7 @@ export function forward(model: RefModel, tokens: readonly number[], options: For
       post = point(p + "mlp.hook_post", [n, F], gate.map((g, i) => silu(g) * up[i]));
     } else {
       const pre = point(p + "mlp.hook_pre", [n, F], linear(x2, n, D, L.wUp, F, L.bUp));
-      post = point(p + "mlp.hook_post", [n, F], pre.map((v) => gelu(v, emu)));
+      post = point(p + "mlp.hook_post", [n, F], pre.map((v) => gelu(v, tableGelu)));
     }
     const mlpOut = point(p + "hook_mlp_out", [n, D], linear(post, n, F, L.wDown, D, L.bDown));
     resid = point(p + "hook_resid_post", [n, D], mid.map((v, i) => v + mlpOut[i]));
