@@ -340,6 +340,9 @@ export class Runner {
     for (const fn of hooks) {
       const r = fn(cur, { name, layer, seq: seq.index, positions, step: seq.step });
       if (r === undefined || r === null) continue;
+      if (typeof (r as { then?: unknown }).then === "function") {
+        throw new BadArgumentError(`The hook for ${name} returned a Promise. Hooks run inside llama.cpp's forward pass and must be synchronous: drop async/await from it.`);
+      }
       if (r instanceof Tensor) {
         if (r.shape.length !== cur.shape.length || r.shape.some((s, i) => s !== cur.shape[i])) throw new HookShapeError(name, cur.shape, r.shape);
         cur = new Tensor(cur.shape, r.data, cur.dims);
