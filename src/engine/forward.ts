@@ -6,7 +6,7 @@
  */
 import { BadArgumentError, ContextOverflowError, DecodeError, EngineError, HookShapeError, InterruptedError } from "./errors";
 import { needsAllOutputs, tensorKey, type HookEntry } from "./hook-table";
-import type { NativeContext } from "./native";
+import type { NativeContext, NativeTraceEntry } from "./native";
 import { Tensor } from "./tensor";
 
 export interface HookContext {
@@ -122,6 +122,22 @@ export class Runner {
       rows = [{ seq, pos: plan.tokens.length + generated.length - 1, token }];
     }
     return generated;
+  }
+
+  /** Every graph node llama.cpp evaluates for `tokens` (name, op, ggml dims), in order. */
+  trace(tokens: Int32Array): NativeTraceEntry[] {
+    this.checkLength(tokens.length);
+    if (tokens.length > this.limits.nBatch) throw new BadArgumentError(`Trace at most ${this.limits.nBatch} tokens (one decode).`);
+    const seq = this.begin([{ tokens, hooks: new Map(), cache: new Set(), logits: "last" }])[0];
+    const observed = this.observe([seq]);
+    this.ctx.trace(true);
+    try {
+      this.decode(Array.from(tokens, (token, pos) => ({ seq, pos, token })), observed, true);
+    } catch (e) {
+      this.ctx.trace(false);
+      throw e;
+    }
+    return this.ctx.trace(false);
   }
 
   private checkLength(n: number) {

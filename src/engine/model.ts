@@ -265,6 +265,16 @@ export class Model {
     return { text: decodeUtf8(m.detokenize(Int32Array.from(tokens), false, false)), tokens, promptTokens: Array.from(plan.tokens) };
   }
 
+  /**
+   * The raw llama.cpp graph for `input`: every node it evaluates, in order, with its tensor name, op
+   * and ggml dims (ne[0] first). For looking under the hook table (see src/engine/hook-table.ts).
+   */
+  graphTrace(input: ModelInput): { name: string; op: string; ne: number[] }[] {
+    const runner = this.forwardRunner();
+    const tokens = Int32Array.from(this.tokens(input));
+    return this.exclusive(() => runner.trace(tokens));
+  }
+
   /** Names accepted by weight(), in TransformerLens spelling. */
   weightNames(): string[] {
     return [...this.weights.keys()];

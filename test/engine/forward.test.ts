@@ -64,6 +64,10 @@ test("stories260K: hookNames lists TransformerLens names with dims; config match
     assert.equal(model.provenance.sha256, "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d");
     assert.match(model.provenance.quantization, /^F32/);
     assert.match(model.provenance.llamaCppVersion, /\d/);
+    // the raw graph behind the table: each layer's z is kqv_out-L, laid out by query head
+    const nodes = model.graphTrace("Once upon a time");
+    const z = nodes.filter((n) => n.name === "kqv_out-3");
+    assert.deepEqual(z.map((n) => [n.op, n.ne.slice(0, 2)]), [["CONT", [64, 5]]]);
   } finally {
     model.dispose();
   }
