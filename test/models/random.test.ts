@@ -55,11 +55,13 @@ test("the vocabulary has every word and name as one piece, byte fallback and BOS
 });
 
 for (const arch of ARCHS) {
-  test(`${arch}: loads in llama.cpp, which tokenizes every name and word into one token`, async () => {
+  const f16 = arch === "gpt2";
+  test(`${arch}${f16 ? " (F16 matrices)" : ""}: loads in llama.cpp, which tokenizes every name and word into one token`, async () => {
     const file = path.join(dir, `load-${arch}.gguf`);
-    writeRandomModel(file, { ...small(arch), vocab: 700 });
+    writeRandomModel(file, { ...small(arch), vocab: 700, f16 });
     const gguf = readGGUF(readFileSync(file));
     assert.equal(metaValue(gguf, "general.architecture"), arch);
+    assert.equal(gguf.tensors.find((t) => t.name === "blk.0.ffn_up.weight")?.typeName, f16 ? "F16" : "F32");
     const v = buildVocab(700);
     await withLlamaCppModel(file, (model) => {
       const sentence = "When Mary and John went to the store, John gave a drink to";
