@@ -46,6 +46,8 @@ interface SeqState {
   cache: Map<string, Tensor>;
   logits: Float32Array;
   step: number;
+  /** a requested hook lives where llama.cpp keeps only output rows unless every row is an output */
+  allOutputs: boolean;
 }
 
 interface BatchRow {
@@ -155,6 +157,7 @@ export class Runner {
       cache: new Map(),
       logits: new Float32Array((plan.logits === "all" ? plan.tokens.length : 1) * this.limits.nVocab),
       step: 0,
+      allOutputs: [...plan.hooks.keys(), ...plan.cache].some((n) => n === "logits" || needsAllOutputs(this.entries.get(n)!, this.limits.nLayers)),
     }));
   }
 
@@ -207,7 +210,7 @@ export class Runner {
     const positions = new Int32Array(n);
     const seqIds = new Int32Array(n);
     const outputs = new Uint8Array(n);
-    const allOutputs = rows.some((r) => this.needsAllOutputs(r.seq));
+    const allOutputs = rows.some((r) => r.seq.allOutputs);
     const spans = new Map<SeqState, { start: number; count: number }>();
     rows.forEach((r, i) => {
       tokens[i] = r.token;
@@ -243,11 +246,6 @@ export class Runner {
       );
     }
     this.collectLogits(rows, outputs, spans);
-  }
-
-  private needsAllOutputs(seq: SeqState): boolean {
-    const names = [...seq.plan.hooks.keys(), ...seq.plan.cache];
-    return names.some((n) => n === "logits" || needsAllOutputs(this.entries.get(n)!, this.limits.nLayers));
   }
 
   private collectLogits(rows: BatchRow[], outputs: Uint8Array, spans: Map<SeqState, { start: number; count: number }>) {
