@@ -94,8 +94,8 @@ export class HookShapeError extends EngineError {
 
 export class ContextOverflowError extends EngineError {
   override name = "ContextOverflowError";
-  constructor(tokens: number, context: number) {
-    super("context-overflow", `The input has ${tokens} tokens but the context holds ${context}. Shorten the prompt or load the model with a larger contextSize.`);
+  constructor(tokens: number, context: number, what = "The input has") {
+    super("context-overflow", `${what} ${tokens} tokens but the context holds ${context}. Shorten the prompt or load the model with a larger contextSize.`);
   }
 }
 

@@ -106,7 +106,9 @@ export class Runner {
 
   /** Greedy or sampled continuation of one sequence, hooks applied at every step. */
   generate(plan: SequencePlan, maxTokens: number, pick: (logits: Float32Array) => number, stop: (token: number) => boolean): number[] {
-    this.checkLength(plan.tokens.length + maxTokens);
+    this.checkLength(plan.tokens.length);
+    const total = plan.tokens.length + maxTokens;
+    if (total > this.limits.nCtx) throw new ContextOverflowError(total, this.limits.nCtx, `The prompt plus maxTokens come to`);
     const seq = this.begin([plan])[0];
     const observed = this.observe([seq]);
     const generated: number[] = [];

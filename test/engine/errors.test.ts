@@ -89,6 +89,7 @@ const runCases: { what: string; run: (m: Model) => Promise<unknown>; error: new 
   { what: "a hook returning a wrong-length array", run: (m) => m.runWithHooks(prompt, { "blocks.1.attn.hook_z": () => new Float32Array(3) }), error: HookShapeError, message: /a Float32Array of 3 values \(needs 1920\)/ },
   { what: "an async hook", run: (m) => m.runWithHooks(prompt, { "blocks.1.hook_resid_mid": (async () => undefined) as never }), error: BadArgumentError, message: /returned a Promise\. Hooks run inside llama\.cpp's forward pass and must be synchronous/ },
   { what: "a prompt longer than the context", run: (m) => m.runWithCache(prompt.repeat(12), { names: [] }), error: ContextOverflowError, message: /has 3\d\d tokens but the context holds 256\. Shorten the prompt or load the model with a larger contextSize/ },
+  { what: "a generation longer than the context", run: (m) => m.generate(prompt, { maxTokens: 300 }), error: ContextOverflowError, message: /The prompt plus maxTokens come to 330 tokens but the context holds 256/ },
   { what: "a token id out of range", run: (m) => m.runWithCache([1, 600], { names: [] }), error: OutOfRangeError, message: /Token id 600 is out of range/ },
   { what: "an empty input", run: (m) => m.runWithCache([], { names: [] }), error: BadArgumentError, message: /input is empty/ },
   { what: "an unknown quantization type", run: async () => quantize(stories, path.join(dir, "q.gguf"), "Q7_3"), error: BadArgumentError, message: /Unknown quantization type "Q7_3"\. Use one of: .*Q8_0/ },
