@@ -126,9 +126,11 @@ export function tensorKey(ref: TensorRef): string {
 }
 
 /**
- * Whether observing this hook needs every position's output: llama.cpp drops the rows that are not
- * outputs in the last block (from resid_mid on) and in the final norm.
+ * Whether observing this hook needs every position's output: in the last block llama.cpp keeps only
+ * the output rows from the residual add after attention on (ffn_inp-L, the MLP, l_out-L), and in
+ * the final norm. Attention itself (q, k, v, pattern, z, llama's attn_out) still sees every row.
  */
 export function needsAllOutputs(e: HookEntry, nLayers: number): boolean {
-  return e.layer === nLayers - 1 || e.name === "ln_final.hook_normalized";
+  if (e.name === "ln_final.hook_normalized") return true;
+  return e.layer === nLayers - 1 && e.tensor !== null && /^(ffn_|l_out-)/.test(e.tensor.name);
 }
