@@ -16,6 +16,7 @@ import {
   executionContext,
   interruptFlag,
   InterruptedError,
+  interruptRequested,
   type ExecutionContext,
 } from "./interrupt";
 import type { CellModules } from "./modules";
@@ -104,10 +105,12 @@ export class Executor {
         if (boxed && boxed[0] !== undefined) emitOutput(toCellOutput(boxed[0]));
       });
     } catch (e) {
-      if (e instanceof InterruptedError || context.cancelled) {
+      // The engine raises its own InterruptedError when llama.cpp's abort callback saw the flag.
+      const stopped = e instanceof InterruptedError || (interruptRequested() && (e as Error | undefined)?.name === "InterruptedError");
+      if (stopped || context.cancelled) {
         context.cancelled = true;
         status = "interrupted";
-        error = e instanceof InterruptedError ? toCellError(e) : { name: "InterruptedError", message: new InterruptedError().message };
+        error = stopped ? toCellError(e) : { name: "InterruptedError", message: new InterruptedError().message };
       } else if (e instanceof CellSyntaxError) {
         status = "error";
         error = { name: e.name, message: e.message, stack: `${e.name}: ${e.message}\n    at ${cellFile}:${e.line}:${e.column}` };
