@@ -94,8 +94,13 @@ export class HookShapeError extends EngineError {
 
 export class ContextOverflowError extends EngineError {
   override name = "ContextOverflowError";
-  constructor(tokens: number, context: number, what = "The input has") {
-    super("context-overflow", `${what} ${tokens} tokens but the context holds ${context}. Shorten the prompt or load the model with a larger contextSize.`);
+  constructor(tokens: number, context: number, what = "The input has", trainedPositions?: number) {
+    super(
+      "context-overflow",
+      trainedPositions !== undefined
+        ? `${what} ${tokens} tokens but this model's learned position embeddings cover only ${trainedPositions} positions. Shorten the prompt (or maxTokens).`
+        : `${what} ${tokens} tokens but the context holds ${context}. Shorten the prompt or load the model with a larger contextSize.`,
+    );
   }
 }
 

@@ -66,6 +66,8 @@ interface Observed {
 
 export interface RunnerLimits {
   nCtx: number;
+  /** Positions one sequence may use: the trained length where positions are a learned table (gpt2), else nCtx. */
+  maxPositions: number;
   nBatch: number;
   nSeqMax: number;
   nLayers: number;
@@ -107,8 +109,7 @@ export class Runner {
   /** Greedy or sampled continuation of one sequence, hooks applied at every step. */
   generate(plan: SequencePlan, maxTokens: number, pick: (logits: Float32Array) => number, stop: (token: number) => boolean): number[] {
     this.checkLength(plan.tokens.length);
-    const total = plan.tokens.length + maxTokens;
-    if (total > this.limits.nCtx) throw new ContextOverflowError(total, this.limits.nCtx, `The prompt plus maxTokens come to`);
+    this.checkLength(plan.tokens.length + maxTokens, "The prompt plus maxTokens come to");
     const seq = this.begin([plan])[0];
     const observed = this.observe([seq]);
     const generated: number[] = [];
@@ -144,9 +145,12 @@ export class Runner {
     return this.ctx.trace(false);
   }
 
-  private checkLength(n: number) {
+  private checkLength(n: number, what?: string) {
     if (n === 0) throw new BadArgumentError("The input is empty: give some text or at least one token id.");
-    if (n > this.limits.nCtx) throw new ContextOverflowError(n, this.limits.nCtx);
+    const { nCtx, maxPositions } = this.limits;
+    // Past a learned position table llama.cpp's get_rows asserts and aborts the whole process.
+    if (n > maxPositions && maxPositions < nCtx) throw new ContextOverflowError(n, nCtx, what, maxPositions);
+    if (n > nCtx) throw new ContextOverflowError(n, nCtx, what);
   }
 
   private begin(plans: SequencePlan[]): SeqState[] {

@@ -197,7 +197,14 @@ export class Model {
       this.runner = new Runner(
         this.ctx,
         this.entries,
-        { nCtx: actual.nCtx, nBatch: actual.nBatch, nSeqMax: actual.nSeqMax, nLayers: dims.nLayers, nVocab: dims.nVocab },
+        {
+          nCtx: actual.nCtx,
+          maxPositions: this.entries.has("hook_pos_embed") && info.nCtxTrain > 0 ? info.nCtxTrain : actual.nCtx,
+          nBatch: actual.nBatch,
+          nSeqMax: actual.nSeqMax,
+          nLayers: dims.nLayers,
+          nVocab: dims.nVocab,
+        },
         interruptRequested,
         () => logProblemsSince(mark),
       );

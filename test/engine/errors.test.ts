@@ -21,6 +21,7 @@ import {
   UnknownHookError,
   UnsupportedArchitectureError,
   zero,
+  bundledModelPath,
   type Model,
 } from "../../src/engine/index";
 import { prompt, skipStories, stories } from "./helpers";
@@ -121,4 +122,18 @@ test("a disposed model says so, and dispose is idempotent", { skip: skipStories 
   m.dispose();
   await assert.rejects(m.runWithCache("Hi"), DisposedError);
   assert.throws(() => m.tokenize("Hi"), /disposed\. Load it again/);
+});
+
+test("past a learned position table (gpt2) a prompt or generation is refused instead of aborting the process", async () => {
+  const m = await load(bundledModelPath(), { threads: 1 });
+  try {
+    assert.equal(m.config.nCtxTrain, 128);
+    const long = new Array<number>(m.config.nCtxTrain + 1).fill(m.tokenize("When", { bos: false })[0]);
+    await assert.rejects(m.runWithCache(long, { logits: "last" }), (e: Error) => e instanceof ContextOverflowError && /129 tokens but this model's learned position embeddings cover only 128 positions/.test(e.message));
+    await assert.rejects(m.generate("When", { maxTokens: 200 }), (e: Error) => e instanceof ContextOverflowError && /come to 202 tokens .* only 128 positions/.test(e.message));
+    const ok = await m.runWithCache(long.slice(1), { logits: "last" });
+    assert.deepEqual([...ok.logits.shape], [1, m.config.nVocab], "128 positions still run");
+  } finally {
+    m.dispose();
+  }
 });
