@@ -2,7 +2,8 @@
 // and the notebook renderers (ES modules, browser). node-llama-cpp, esbuild and the native addon
 // stay unbundled: they find their binaries at run time.
 import * as esbuild from "esbuild";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { generateCellTypes } from "./cell-types.mjs";
 
 const watch = process.argv.includes("--watch");
 const production = process.argv.includes("--production");
@@ -52,3 +53,7 @@ for (const config of configs) {
   if (watch) await (await esbuild.context(config)).watch();
   else await esbuild.build(config);
 }
+
+// Types of the cell API for completions in notebook cells (loaded by ts-plugin/).
+mkdirSync("dist/types", { recursive: true });
+writeFileSync("dist/types/steer-nb.d.ts", generateCellTypes());

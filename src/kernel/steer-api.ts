@@ -1,14 +1,14 @@
 /**
  * The cell API: the global `steer`, also `import steer, { display } from "steer-nb"`.
- * Add a member by adding one line to `steer` below (and its type to cell-api.d.ts).
+ * Add a member by adding one line to `steer` below: the declarations cells see for completions
+ * (dist/types/steer-nb.d.ts) are generated from this file by scripts/cell-types.mjs.
  */
 import { toCellOutput, html, markdown, svg, png, json } from "./display";
 import { emitOutput } from "./output-channel";
 import { onRendererMessage, postRendererMessage } from "./renderer-messages";
 import { checkInterrupt, interruptFlag } from "./interrupt";
 import { resolve } from "node:path";
-import { bundledModelPath, load, quantize, setInterruptFlag, type LoadOptions } from "../engine";
-import type { SteerApi as DeclaredApi } from "steer-nb";
+import { addVector, bundledModelPath, load, mean, patch, quantize, setInterruptFlag, zero, type LoadOptions } from "../engine";
 
 /** Shows a value below the cell now (the cell keeps running). `mime` forces the output type. */
 export function display(value: unknown, mime?: string): void {
@@ -34,14 +34,13 @@ export const steer = {
   load: (path?: string, options?: LoadOptions) => load(path ?? bundledModelPath(), { ...options, baseDir: notebookFolder() }),
   /** Writes a quantized copy (Q8_0, Q4_K_M, Q4_0, F16, ...) and returns its provenance. */
   quantize: (src: string, dst: string, type: string) => quantize(resolve(notebookFolder(), src), resolve(notebookFolder(), dst), type),
+  /** Ready-made hook functions: ablation (zero, mean), activation patching, steering vectors. */
+  hooks: { zero, mean, patch, addVector },
 };
 
 export type SteerApi = typeof steer;
 
-// The declarations cells see (cell-api.d.ts) must describe the real object.
-const _declared: DeclaredApi = steer;
-
-/** What `import ... from "steer-nb"` yields: every member by name, and `steer` as default. */
+/** What `import ... from "steer-nb"` yields: every member and every hook by name, and `steer` as default. */
 export function cellApiModule(): Record<string, unknown> {
-  return { ...steer, steer, default: steer };
+  return { ...steer, ...steer.hooks, steer, default: steer };
 }
