@@ -1,5 +1,6 @@
 // The claims samples/models/toy-circuits.truth.json makes, as measurements over any forward pass:
-// the reference (test/reference) runs them here, the engine runs the same functions through llama.cpp.
+// toy-circuits.test.ts runs the same functions through the reference (test/reference) and through
+// llama.cpp (src/engine).
 // A forward takes token ids and hooks that read or edit activations in place (TransformerLens names).
 
 export interface Activation {
@@ -20,6 +21,7 @@ export interface ToyTruth {
   nLayers: number;
   nHeads: number;
   dModel: number;
+  contextLength: number;
   heads: Record<string, { role: string }>;
   induction: { previousTokenHead: string; inductionHead: string; tokenIds: number[] };
   indirectObject: { duplicateTokenHead: string; inhibitionHead: string; nameMoverHead: string; template: (number | "IO" | "S")[] };
@@ -141,7 +143,8 @@ export async function massiveRatios(forward: ClaimForward, truth: ToyTruth, toke
     seen.push({ layer: truth.massive.fromLayer - 0.5, value: t.data[truth.massive.dim], ratio: Math.abs(t.data[truth.massive.dim]) / abs[Math.floor(abs.length / 2)] });
   };
   await forward(tokens, hooks);
-  return seen;
+  // by layer, whatever order a backend runs its hooks in
+  return seen.sort((a, b) => a.layer - b.layer);
 }
 
 /** Attention of one head from the given query positions to key position 0, averaged. */
