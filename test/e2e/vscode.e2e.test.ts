@@ -2,7 +2,8 @@
 // extension installed, driven through Debian's chromium by playwright-core. Opens a notebook, runs
 // every cell, and checks what a person would see: console and display outputs, an error, the
 // steer-renderer view inside its webview, a click round trip renderer -> kernel -> renderer, the kernel
-// state in the status bar, and the saved file. scripts/setup-e2e.sh installs code-server and chromium;
+// state in the status bar, the saved file, and completions of the cell API in a cell (VS Code's
+// TypeScript server with the extension's plugin, ts-plugin/). scripts/setup-e2e.sh installs code-server and chromium;
 // without them this test skips and says so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -32,7 +33,7 @@ const skip = missing.length ? `needs ${missing.join(", ")}: run scripts/setup-e2
 const STEP_MS = 90_000;
 
 test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { skip, timeout: 8 * 60_000 }, async () => {
-  for (const f of ["dist/extension.js", "dist/kernel.js", "dist/renderers/steer.js"]) {
+  for (const f of ["dist/extension.js", "dist/kernel.js", "dist/renderers/steer.js", "dist/types/steer-nb.d.ts"]) {
     assert.ok(existsSync(path.join(repoRoot, f)), `${f} is missing: run npm run build first`);
   }
   const run = path.join(e2eDir, `run-${process.pid}`);
@@ -44,6 +45,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
   installExtension(extensions);
   const notebookPath = path.join(workspace, "hello.steer-nb");
   for (const name of ["hello.steer-nb", "broken.steer-nb", "loop.steer-nb", "crash.steer-nb"]) cpSync(path.join(fixtures, name), path.join(workspace, name));
+  writeFileSync(path.join(workspace, "typing.steer-nb"), JSON.stringify({ format: "steer-nb/1", metadata: {}, cells: [{ kind: "code", language: "typescript", source: [] }] }));
   mkdirSync(path.join(userData, "User"), { recursive: true });
   // Quiet workbench: no welcome page or trust prompt hiding the notebook.
   writeFileSync(path.join(userData, "User/settings.json"), JSON.stringify({
@@ -53,6 +55,8 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
     "files.autoSave": "off",
     "chat.disableAIFeatures": true,
     "workbench.secondarySideBar.defaultVisibility": "hidden",
+    // The tsserver log (user-data/logs/.../vscode.typescript-language-features) says whether ts-plugin/ loaded.
+    "typescript.tsserver.log": "normal",
   }));
 
   const port = await freePort();
@@ -126,6 +130,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
     await checkCorruptFile(page, path.join(workspace, "broken.steer-nb"));
     await checkInterruptAndRestart(page, userData);
     await checkKernelDeath(page);
+    await checkCellCompletions(page);
   } catch (e) {
     if (page) await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-failure.png"), fullPage: true }).catch(() => undefined);
     (e as Error).message += `\n--- extension host log ---\n${extensionHostLog(userData)}\n--- code-server output ---\n${serverLog.join("").slice(-3000)}`;
@@ -205,6 +210,49 @@ async function checkKernelDeath(page: Page): Promise<void> {
   await until("the status bar to say dead", async () => (await page.locator(".statusbar").innerText()).includes("Steer: dead"));
   assert.ok((await frameTexts(page)).includes("about to die"), "output sent before the death is kept");
   assert.ok(!(await frameTexts(page)).includes("must not run"), "the cell queued behind the dead kernel ran");
+}
+
+/**
+ * A person typing in a cell: `steer.` completes the cell API, a loaded model completes its methods,
+ * and a cache entry completes as a Tensor. VS Code's TypeScript extension shows only syntax errors
+ * in notebook cells (it drops semantic diagnostics for the vscode-notebook-cell scheme), so the
+ * Problems view is checked for those: the half-typed `m.` is one, the finished cell has none.
+ */
+async function checkCellCompletions(page: Page): Promise<void> {
+  await openFile(page, "typing.steer-nb");
+  const editor = page.locator(".notebook-editor:visible .cell-editor-container .monaco-editor").first();
+  await editor.click();
+  const suggest = page.locator(".suggest-widget.visible");
+  // The TypeScript server starts on the first cell it sees; until then Ctrl+Space has nothing to offer.
+  const suggested = async (typed: string, wanted: string) =>
+    until(`the suggest widget to offer ${wanted} after "${typed}"`, async () => {
+      // No Escape here: in a cell it leaves the cell's editor.
+      await page.keyboard.press("Control+Space");
+      await suggest.waitFor({ timeout: 5_000 });
+      const rows = await suggest.locator(".monaco-list-row").allInnerTexts();
+      return rows.some((r) => r.split(/\s/)[0] === wanted) ? rows : undefined;
+    });
+  await page.keyboard.type("steer.");
+  const members = await suggested("steer.", "load");
+  assert.ok(members.some((r) => r.startsWith("hooks")), `steer. offers: ${members.join(" | ")}`);
+
+  await page.keyboard.press("Escape"); // closes the suggest widget; the cursor stays in the cell
+  await page.keyboard.press("Control+A");
+  await page.keyboard.insertText('const m = await steer.load();\nconst { cache } = await m.runWithCache("Hello");\nconst act = cache.get("blocks.0.hook_resid_post");\n');
+  await page.keyboard.type("m.");
+  await suggested("m.", "runWithCache");
+  await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-completions.png") });
+  await runCommand(page, "Problems: Focus on Problems View");
+  const problems = page.locator(".markers-panel");
+  await until("the half-typed line in the Problems view", async () => (await problems.innerText().catch(() => "")).includes("Identifier expected"));
+
+  await editor.click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.insertText("dispose();\nact.");
+  await suggested("act.", "shape");
+  await page.keyboard.press("Escape");
+  await page.keyboard.insertText("shape;");
+  await until("no problems for the finished cell", async () => (await problems.innerText().catch(() => "")).includes("No problems have been detected"));
 }
 
 /** Quick Open, as a person would; waits for the notebook editor unless told the file will not open as one. */
