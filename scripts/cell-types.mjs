@@ -27,6 +27,7 @@ export function generateCellTypes() {
     emitDeclarationOnly: true,
     types: ["node"],
     rootDir: srcRoot,
+    // Only names the emitted files: emit hands them to the callback below, nothing is written there.
     outDir: path.join(repoRoot, ".cell-types-out"),
   };
   const program = ts.createProgram([entry], options);
