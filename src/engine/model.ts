@@ -25,7 +25,7 @@ import { weightTable } from "./weights";
 export interface LoadOptions {
   /** KV cache size in tokens (default: the model's training context, at most 4096) */
   contextSize?: number;
-  /** CPU threads (default: all available) */
+  /** CPU threads (default: all cores but one) */
   threads?: number;
   /** layers to offload to a GPU (default 0); an error while only CPU backends are loaded (the current builds) */
   gpuLayers?: number;
@@ -39,15 +39,8 @@ export interface LoadOptions {
   vocabOnly?: boolean;
 }
 
-export interface ModelConfig {
+export interface ModelConfig extends HookDims {
   arch: Architecture;
-  nLayers: number;
-  nHeads: number;
-  nKvHeads: number;
-  dModel: number;
-  dHead: number;
-  dMlp: number;
-  nVocab: number;
   /** the context this load allocated (tokens) */
   nCtx: number;
   /** the context the model was trained with */
@@ -120,8 +113,10 @@ export interface RunResult {
   cache: ActivationCache;
 }
 
+// One core is left to the editor and the kernel's other threads: llama.cpp's workers spin at barriers,
+// so with every core taken, a busy neighbour stalls each graph split (seen: 0.5 s runs taking 5-15 s).
 function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
+  return Math.max(1, availableParallelism() - 1);
 }
 
 function decodeUtf8(bytes: Uint8Array): string {

@@ -38,6 +38,11 @@ export function textOf(outputs: CellOutput[]): string {
     .join("");
 }
 
+/** The outcome's error as `Name: message`, or "" when it has none (for assertion messages). */
+export function errorOf(outcome: ExecuteOutcome): string {
+  return "error" in outcome ? `${outcome.error.name}: ${outcome.error.message}` : "";
+}
+
 /** Fails with the cell's error when it did not succeed, so a broken case says why. */
 export function assertOk(run: CellRun, code: string): void {
   if (run.outcome.status !== "ok") {

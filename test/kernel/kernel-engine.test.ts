@@ -2,12 +2,7 @@
 // cell but not the kernel, and an interrupt reaches llama.cpp's abort callback in a long native run.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { ExecuteOutcome } from "../../src/host";
-import { assertOk, newClient, runCell } from "./harness";
-
-function errorOf(outcome: ExecuteOutcome): string {
-  return "error" in outcome ? `${outcome.error.name}: ${outcome.error.message}` : "";
-}
+import { assertOk, errorOf, newClient, runCell } from "./harness";
 
 describe("engine in the kernel", { timeout: 90_000 }, () => {
   test("steer.load() with no path loads the bundled toy-circuits model", async () => {

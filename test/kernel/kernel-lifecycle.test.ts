@@ -9,11 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ExecuteOutcome, KernelClient, KernelState } from "../../src/host";
-import { assertOk, kernelPath, newClient, repoRoot, runCell } from "./harness";
-
-function errorOf(outcome: ExecuteOutcome): string {
-  return "error" in outcome ? `${outcome.error.name}: ${outcome.error.message}` : "";
-}
+import { assertOk, errorOf, kernelPath, newClient, repoRoot, runCell } from "./harness";
 
 /** Starts `code`, waits until its first output (so it is surely running), then interrupts it. */
 async function interruptAfterStart(client: KernelClient, code: string): Promise<{ outcome: ExecuteOutcome; elapsedMs: number; started: number }> {
