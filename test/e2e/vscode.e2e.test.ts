@@ -70,6 +70,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
   let browser: Browser | undefined;
   let page: Page | undefined;
   const serverLog: string[] = [];
+  let passed = false;
   try {
     server = spawn(node24, [
       codeServerEntry, "--auth", "none", "--bind-addr", `127.0.0.1:${port}`,
@@ -125,8 +126,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
     await page.screenshot({ path: screenshotPath, fullPage: true });
 
     // Save, then read the file as the CLI would: outputs and execution order written, unknown fields kept.
-    await page.locator(".notebook-editor").first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
-    await page.keyboard.press("Control+S");
+    await saveActiveEditor(page);
     const saved = await until("the saved notebook to contain the new outputs", () => {
       const nb = tryParse(readFileSync(notebookPath, "utf8"));
       return nb && nb.cells[1].outputs.length > 0 ? nb : undefined;
@@ -138,6 +138,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
     await checkInterruptAndRestart(page, userData);
     await checkKernelDeath(page);
     await checkCellCompletions(page);
+    passed = true;
   } catch (e) {
     if (page) await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-failure.png"), fullPage: true }).catch(() => undefined);
     (e as Error).message += `\n--- extension host log ---\n${extensionHostLog(userData)}\n--- code-server output ---\n${serverLog.join("").slice(-3000)}`;
@@ -145,6 +146,8 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
   } finally {
     await browser?.close().catch(() => undefined);
     if (server?.pid) await stopGroup(server);
+    // A failed run's folder stays for its logs; a passed one would leave the VSIX and its install behind.
+    if (passed) rmSync(run, { recursive: true, force: true });
   }
 });
 
@@ -205,8 +208,7 @@ async function checkGettingStarted(page: Page, file: string, userData: string, i
 
   // The saved file says how every cell ended; save until the last cell has finished too.
   const saved = await until("every code cell of the sample to be saved with its outcome", async () => {
-    await page.locator(".notebook-editor:visible").first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
-    await page.keyboard.press("Control+S");
+    await saveActiveEditor(page);
     const nb = tryParse(readFileSync(file, "utf8"));
     return nb?.cells.filter((c) => c.kind === "code").every((c) => c.execution) ? nb : undefined;
   });
@@ -349,6 +351,12 @@ function installExtension(run: string, extensionsDir: string, userData: string):
   const esbuildBin = path.join(dir, `node_modules/@esbuild/${platform}/bin/esbuild`);
   assert.ok(existsSync(esbuildBin) && (statSync(esbuildBin).mode & 0o111) !== 0, `${esbuildBin} is missing or not executable after install`);
   return dir;
+}
+
+/** Ctrl+S with the editor focused: a click on its tab gives it focus without touching its cells. */
+async function saveActiveEditor(page: Page): Promise<void> {
+  await page.locator(".tab.active").first().click({ timeout: 5_000 }).catch(() => undefined);
+  await page.keyboard.press("Control+S");
 }
 
 async function runCommand(page: Page, title: string): Promise<void> {
