@@ -21,7 +21,6 @@
         "-l:libggml.v0.4.0.so",
         "-l:libggml-base.so",
         "-Wl,-rpath,'$$ORIGIN/<(bins_rel)'",
-        "-Wl,-rpath,<(bins_dir)",
       ],
     }
   ]

@@ -62,5 +62,6 @@ writeFileSync(join(stage, "package.json"), JSON.stringify(staged, null, 2) + "\n
 copy(".vscodeignore");
 const outAt = process.argv.indexOf("--out");
 const out = outAt > 0 ? resolve(process.argv[outAt + 1]) : join(root, `${pkg.name}-${pkg.version}-${platform}.vsix`);
+mkdirSync(dirname(out), { recursive: true });
 run(process.execPath, [join(root, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", platform, "--allow-missing-repository", "--skip-license", "--out", out], stage);
 console.log(`package-vsix: wrote ${out}`);

@@ -27,8 +27,11 @@ export function itemToVscode(item: OutputItem): vscode.NotebookCellOutputItem {
   switch (mimeEncoding(item.mime)) {
     case "text":
       return new vscode.NotebookCellOutputItem(encoder.encode(String(item.data)), item.mime);
-    case "json":
-      return new vscode.NotebookCellOutputItem(encoder.encode(JSON.stringify(item.data)), item.mime);
+    case "json": {
+      // VS Code shows plain application/json as its text, so indent that (not large renderer payloads).
+      const indent = item.mime === "application/json" ? 2 : undefined;
+      return new vscode.NotebookCellOutputItem(encoder.encode(JSON.stringify(item.data, null, indent)), item.mime);
+    }
     case "base64":
       return new vscode.NotebookCellOutputItem(Buffer.from(String(item.data), "base64"), item.mime);
   }
