@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
 /** One `steer-nb <name>` command. The table of commands is commands.ts. */
 export interface Command {
   name: string;
@@ -23,4 +25,13 @@ export const EXIT = {
 /** Thrown for bad usage; main prints the message and the command's usage, and exits with EXIT.usage. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
+}
+
+/** node:util parseArgs with positionals allowed and unknown options refused; its errors become UsageErrors. */
+export function parseCommandArgs<O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

@@ -1,9 +1,8 @@
 /** `steer-nb make-model`: writes a generated GGUF model (random weights, or the planted toy-circuits model). */
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { ARCHS, MIN_VOCAB, toyCircuitsTruth, writeRandomModel, writeToyCircuits, type Arch } from "../models";
-import { EXIT, UsageError, type Command } from "./command";
+import { EXIT, parseCommandArgs, UsageError, type Command } from "./command";
 
 const help = `Usage: steer-nb make-model <kind> --out <file.gguf> [--seed <n>] [options]
 
@@ -41,29 +40,19 @@ function int(name: string, v: string | undefined, fallback: number): number {
 }
 
 async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        out: { type: "string", short: "o" },
-        seed: { type: "string" },
-        arch: { type: "string" },
-        layers: { type: "string" },
-        heads: { type: "string" },
-        "kv-heads": { type: "string" },
-        "d-model": { type: "string" },
-        "d-mlp": { type: "string" },
-        vocab: { type: "string" },
-        ctx: { type: "string" },
-        f16: { type: "boolean" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const parsed = parseCommandArgs(args, {
+    out: { type: "string", short: "o" },
+    seed: { type: "string" },
+    arch: { type: "string" },
+    layers: { type: "string" },
+    heads: { type: "string" },
+    "kv-heads": { type: "string" },
+    "d-model": { type: "string" },
+    "d-mlp": { type: "string" },
+    vocab: { type: "string" },
+    ctx: { type: "string" },
+    f16: { type: "boolean" },
+  });
   const { positionals, values: v } = parsed;
   const kind = positionals[0];
   if (positionals.length !== 1 || (kind !== "random" && kind !== "toy-circuits")) {

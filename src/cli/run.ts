@@ -4,10 +4,9 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { appendOutput, errorOutput, KernelClient, type ExecuteOutcome } from "../host";
 import { NotebookFormatError, parseNotebook, serializeNotebook, type CellOutput, type NotebookData } from "../protocol";
-import { EXIT, UsageError, type Command } from "./command";
+import { EXIT, parseCommandArgs, UsageError, type Command } from "./command";
 
 const RUNNABLE_LANGUAGES = new Set(["typescript", "javascript"]);
 
@@ -38,21 +37,11 @@ interface RunOptions {
 }
 
 function parse(args: string[]): RunOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        out: { type: "string", short: "o" },
-        timeout: { type: "string", short: "t" },
-        verbose: { type: "boolean", short: "v" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const parsed = parseCommandArgs(args, {
+    out: { type: "string", short: "o" },
+    timeout: { type: "string", short: "t" },
+    verbose: { type: "boolean", short: "v" },
+  });
   const { positionals, values } = parsed;
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length ? `expected one notebook, got ${positionals.length}: ${positionals.join(" ")}` : "missing the notebook to run");
