@@ -2,19 +2,29 @@
 // small vocabulary), generated at bench time. Prints medians side by side with their ratios:
 //  (1) hook overhead: runWithCache of every layer's hook_resid_post and attn.hook_z vs a plain pass;
 //  (2) zero-ablating each of the 144 heads: one runBatch vs one run per head;
-//  (3) that sweep's tokens/s as a fraction of llama.cpp's plain 512-token prompt processing.
-// Env: BENCH_THREADS (default: all cores), BENCH_RUNS (default 7), BENCH_BATCH (tokens per decode,
-// default 512), BENCH_LAYERS (default 12; fewer for a quick check of the script itself).
-import { mkdtempSync, rmSync } from "node:fs";
+//  (3) that sweep's tokens/s as a fraction of llama.cpp's plain 512-token prompt processing;
+//  (4) thread settings side by side, on the machine as it is and beside a busy neighbour process
+//      (one core spinning): the default (threads "auto": the cores free at each run, idle workers
+//      sleeping) against llama.cpp's spinning workers (poll 50) on all cores and on all cores but one;
+//  (5) a by-position residual patching sweep (resid_pre at every (layer, position) of a 64-token
+//      prompt): one runBatch per block of 8 positions with sharedPrefix = the block's first
+//      position, against one plain runBatch of every patch.
+// Env: BENCH_THREADS (default "auto"), BENCH_RUNS (default 7), BENCH_BATCH (tokens per decode,
+// default 512), BENCH_LAYERS (default 12; fewer for a quick check of the script itself),
+// BENCH_ONLY (e.g. "4,5": run only those sections).
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
-import { load, zero, type BatchItem } from "../src/engine/index";
+import { load, patch, zero, type BatchItem, type Model } from "../src/engine/index";
 import { writeRandomModel } from "../src/models/index";
 
-const threads = Number(process.env.BENCH_THREADS ?? availableParallelism());
+const threads = process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : "auto";
 const runs = Number(process.env.BENCH_RUNS ?? 7);
 const batchSize = Number(process.env.BENCH_BATCH ?? 512);
 const layers = Number(process.env.BENCH_LAYERS ?? 12);
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(Number)) : null;
+const section = (n: number) => !only || only.has(n);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -46,30 +56,115 @@ async function main() {
 
     // (1) hook overhead
     const names = Array.from({ length: nLayers }, (_, l) => [`blocks.${l}.hook_resid_post`, `blocks.${l}.attn.hook_z`]).flat();
-    const plain = await time(() => model.runWithCache(prompt, { names: [], logits: "last" }));
-    const observed = await time(() => model.runWithCache(prompt, { names, logits: "last" }));
-    console.log(`(1) plain forward ${plain.toFixed(2)} ms | observing ${names.length} hooks ${observed.toFixed(2)} ms | ratio ${(observed / plain).toFixed(3)}x (goal <= 1.1x)`);
+    if (section(1)) {
+      const plain = await time(() => model.runWithCache(prompt, { names: [], logits: "last" }));
+      const observed = await time(() => model.runWithCache(prompt, { names, logits: "last" }));
+      console.log(`(1) plain forward ${plain.toFixed(2)} ms | observing ${names.length} hooks ${observed.toFixed(2)} ms | ratio ${(observed / plain).toFixed(3)}x (goal <= 1.1x)`);
+    }
 
     // (2) 144 single-head ablations
     const items: BatchItem[] = [];
     for (let l = 0; l < nLayers; l++) for (let h = 0; h < nHeads; h++) items.push({ input: prompt, names: [], logits: "last", hooks: { [`blocks.${l}.attn.hook_z`]: zero({ heads: [h] }) } });
     const sweepRuns = Math.max(3, Math.ceil(runs / 2));
-    const batched = await time(() => model.runBatch(items), sweepRuns);
-    const oneByOne = await time(async () => {
-      for (const item of items) await model.runWithHooks(item.input, item.hooks!, { logits: "last" });
-    }, 3);
-    console.log(`(2) ${items.length} ablations: runBatch ${batched.toFixed(0)} ms | one run per head ${oneByOne.toFixed(0)} ms | speed-up ${(oneByOne / batched).toFixed(2)}x (goal >= 2x)`);
+    if (section(2) || section(3)) {
+      const batched = await time(() => model.runBatch(items), sweepRuns);
+      if (section(2)) {
+        const oneByOne = await time(async () => {
+          for (const item of items) await model.runWithHooks(item.input, item.hooks!, { logits: "last" });
+        }, 3);
+        console.log(`(2) ${items.length} ablations: runBatch ${batched.toFixed(0)} ms | one run per head ${oneByOne.toFixed(0)} ms | speed-up ${(oneByOne / batched).toFixed(2)}x (goal >= 2x)`);
+      }
 
-    // (3) against llama.cpp's plain prompt processing
-    const long = Array.from({ length: 512 }, (_, i) => prompt[i % prompt.length]);
-    const pp = await time(() => model.runWithCache(long, { names: [], logits: "last" }));
-    const ppRate = 512 / (pp / 1000);
-    const sweepRate = (items.length * prompt.length) / (batched / 1000);
-    console.log(`(3) plain 512-token forward ${pp.toFixed(0)} ms = ${ppRate.toFixed(0)} tok/s | sweep ${sweepRate.toFixed(0)} tok/s | fraction ${(sweepRate / ppRate).toFixed(2)} (goal >= 0.8)`);
+      // (3) against llama.cpp's plain prompt processing
+      const long = Array.from({ length: 512 }, (_, i) => prompt[i % prompt.length]);
+      const pp = await time(() => model.runWithCache(long, { names: [], logits: "last" }));
+      const ppRate = 512 / (pp / 1000);
+      const sweepRate = (items.length * prompt.length) / (batched / 1000);
+      console.log(`(3) plain 512-token forward ${pp.toFixed(0)} ms = ${ppRate.toFixed(0)} tok/s | sweep ${sweepRate.toFixed(0)} tok/s | fraction ${(sweepRate / ppRate).toFixed(2)} (goal >= 0.85; ${model.lastRunStats().threads} threads)`);
+    }
+    if (section(5)) await positionSweep(model);
     model.dispose();
+
+    if (section(4)) await threadSettings(file, prompt, names);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** (4) Each thread setting, idle and beside a process spinning on one core, as ratios to the default. */
+async function threadSettings(file: string, prompt: number[], names: string[]) {
+  const cores = availableParallelism();
+  const settings = [
+    { label: `threads "auto", threadPoll 0 (default)`, threads: "auto" as const, threadPoll: 0 },
+    { label: `${cores} threads, threadPoll 50 (llama.cpp's)`, threads: cores, threadPoll: 50 },
+    { label: `${Math.max(1, cores - 1)} threads, threadPoll 50 (the old default)`, threads: Math.max(1, cores - 1), threadPoll: 50 },
+  ];
+  const sweep: BatchItem[] = Array.from({ length: 24 }, (_, h) => ({ input: prompt, names: [], logits: "last", hooks: { [`blocks.${h % layers}.attn.hook_z`]: zero({ heads: [h % 12] }) } }));
+  const measure = async (m: Model) => ({
+    hooks: await time(() => m.runWithCache(prompt, { names, logits: "last" })),
+    sweep: await time(() => m.runBatch(sweep), Math.max(3, Math.ceil(runs / 2))),
+    used: m.lastRunStats().threads,
+  });
+  const rows: { label: string; idle: { hooks: number; sweep: number; used: number }; busy: { hooks: number; sweep: number; used: number } }[] = [];
+  for (const s of settings) {
+    const m = await load(file, { contextSize: 4096, batchSize, threads: s.threads, threadPoll: s.threadPoll });
+    try {
+      const idle = await measure(m);
+      const neighbour = spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" });
+      try {
+        await new Promise((r) => setTimeout(r, 200));
+        rows.push({ label: s.label, idle, busy: await measure(m) });
+      } finally {
+        neighbour.kill();
+      }
+    } finally {
+      m.dispose();
+    }
+  }
+  const base = rows[0];
+  const load1 = readFileSync("/proc/loadavg", "latin1").split(" ")[0];
+  console.log(`(4) thread settings (${cores} cores, load average ${load1}): observing ${names.length} hooks on 16 tokens | a ${sweep.length}-item ablation runBatch; ms, and x the default's time in the same case`);
+  for (const r of rows) {
+    const cell = (v: number, ref: number) => `${v.toFixed(v < 100 ? 1 : 0)} ms (${(v / ref).toFixed(2)}x)`;
+    console.log(
+      `    ${r.label.padEnd(44)} as is (${r.idle.used} thr): ${cell(r.idle.hooks, base.idle.hooks)} | ${cell(r.idle.sweep, base.idle.sweep)}   ` +
+        `busy neighbour (${r.busy.used} thr): ${cell(r.busy.hooks, base.busy.hooks)} | ${cell(r.busy.sweep, base.busy.sweep)}`,
+    );
+  }
+}
+
+/**
+ * (5) Activation patching of resid_pre at every (layer, position) of a 64-token prompt from a
+ * corrupted run: per position, the 12 layers' items share the prompt's first `position` tokens.
+ */
+async function positionSweep(model: Model) {
+  const n = 64;
+  const clean = Array.from({ length: n }, (_, i) => 1 + ((i * 7) % 90));
+  const corrupted = clean.map((t, i) => (i % 8 === 3 ? 1 + ((t + 13) % 90) : t));
+  const { nLayers } = model.config;
+  const names = Array.from({ length: nLayers }, (_, l) => `blocks.${l}.hook_resid_pre`);
+  const { cache } = await model.runWithCache(corrupted, { names, logits: "last" });
+  const patches = (positions: number[]) =>
+    positions.flatMap((pos) => names.map((name): BatchItem => ({ input: clean, names: [], logits: "last", hooks: { [name]: patch(cache.get(name), { positions: [pos] }) } })));
+  const block = 8;
+  const blocks = Array.from({ length: n / block }, (_, b) => ({ prefix: b * block, items: patches(Array.from({ length: block }, (_, i) => b * block + i)) }));
+  const sweepRuns = Math.max(3, Math.ceil(runs / 2));
+  const shared = await time(async () => {
+    for (const b of blocks) await model.runBatch(b.items, { sharedPrefix: b.prefix });
+  }, sweepRuns);
+  let decoded = 0;
+  let saved = 0;
+  for (const b of blocks) {
+    await model.runBatch(b.items, { sharedPrefix: b.prefix });
+    decoded += model.lastRunStats().decodedTokens;
+    saved += model.lastRunStats().sharedPrefixTokens;
+  }
+  const all = blocks.flatMap((b) => b.items);
+  const plain = await time(() => model.runBatch(all), sweepRuns);
+  console.log(
+    `(5) ${all.length} resid_pre patches on ${n} tokens: one runBatch ${plain.toFixed(0)} ms | per position with sharedPrefix ${shared.toFixed(0)} ms ` +
+      `(${decoded} tokens decoded, ${saved} shared) | speed-up ${(plain / shared).toFixed(2)}x (goal >= 1.5x)`,
+  );
 }
 
 main().catch((e) => {

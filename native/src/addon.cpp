@@ -131,39 +131,36 @@ Napi::Value GgufInspect(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// Reads one tensor of a GGUF file and converts it to F32 with the type's own to_float.
+// ggufTensorF32(path, type, offset, bytes, count): one tensor's data, read at `offset` of the file and
+// converted to F32 with the type's own to_float. The caller knows where it is from ggufInspect, so the
+// header is not parsed again for every weight.
 Napi::Value GgufTensorF32(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>();
-  std::string name = info[1].As<Napi::String>();
-  gguf_init_params params = {true, nullptr};
-  gguf_context* g = gguf_init_from_file(path.c_str(), params);
-  if (!g) throw Napi::Error::New(env, "not a readable GGUF file: " + path);
-  int64_t t = gguf_find_tensor(g, name.c_str());
-  if (t < 0) {
-    gguf_free(g);
-    throw Napi::Error::New(env, "no tensor named " + name);
+  std::string type_name = info[1].As<Napi::String>();
+  int64_t offset = info[2].As<Napi::Number>().Int64Value();
+  size_t bytes = (size_t)info[3].As<Napi::Number>().Int64Value();
+  int64_t n = info[4].As<Napi::Number>().Int64Value();
+  int type = -1;
+  for (int t = 0; t < GGML_TYPE_COUNT && type < 0; t++) {
+    const char* name = ggml_type_name((ggml_type)t);
+    if (name && type_name == name) type = t;
   }
-  ggml_type type = gguf_get_tensor_type(g, t);
-  const int64_t* ne = gguf_get_tensor_ne(g, t);
-  int64_t n = 1;
-  for (int d = 0; d < GGML_MAX_DIMS; d++) n *= ne[d];
-  size_t bytes = gguf_get_tensor_size(g, t);
-  size_t offset = gguf_get_data_offset(g) + gguf_get_tensor_offset(g, t);
-  gguf_free(g);
+  if (type < 0) throw Napi::Error::New(env, "unknown ggml type " + type_name);
+  if (ggml_row_size((ggml_type)type, n) != bytes) throw Napi::Error::New(env, "tensor size does not match its type and element count");
 
   std::vector<uint8_t> raw(bytes);
   FILE* f = fopen(path.c_str(), "rb");
   bool ok = f && fseeko(f, (off_t)offset, SEEK_SET) == 0 && fread(raw.data(), 1, bytes, f) == bytes;
   if (f) fclose(f);
-  if (!ok) throw Napi::Error::New(env, "could not read the data of tensor " + name + " (truncated file?)");
+  if (!ok) throw Napi::Error::New(env, "could not read " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) + " of " + path + " (truncated file?)");
 
   Napi::Float32Array out = Napi::Float32Array::New(env, n);
   if (type == GGML_TYPE_F32) {
     memcpy(out.Data(), raw.data(), n * sizeof(float));
   } else {
-    const ggml_type_traits* traits = ggml_get_type_traits(type);
-    if (!traits->to_float) throw Napi::Error::New(env, std::string("no float conversion for type ") + ggml_type_name(type));
+    const ggml_type_traits* traits = ggml_get_type_traits((ggml_type)type);
+    if (!traits->to_float) throw Napi::Error::New(env, std::string("no float conversion for type ") + type_name);
     traits->to_float(raw.data(), out.Data(), n);
   }
   return out;
@@ -176,6 +173,13 @@ Napi::Value Quantize(const Napi::CallbackInfo& info) {
   p.ftype = (llama_ftype)info[2].As<Napi::Number>().Int32Value();
   p.nthread = info[3].As<Napi::Number>().Int32Value();
   return Napi::Number::New(info.Env(), llama_model_quantize(src.c_str(), dst.c_str(), &p));
+}
+
+// Native memory a wrapper owns, reported to V8 (napi_adjust_external_memory) so that garbage
+// collection runs when unreferenced models pile up; the wrappers' finalizers free them.
+void AdjustExternal(napi_env env, int64_t bytes) {
+  int64_t total = 0;
+  if (bytes != 0) napi_adjust_external_memory(env, bytes, &total);
 }
 
 // ---- model ----
@@ -201,6 +205,9 @@ class Model : public Napi::ObjectWrap<Model> {
     p.vocab_only = opts.Get("vocabOnly").As<Napi::Boolean>();
     model_ = llama_model_load_from_file(path.c_str(), p);
     if (!model_) throw Napi::Error::New(info.Env(), "llama.cpp could not load " + path);
+    // Tell V8 what this small wrapper holds, so that dropping it triggers a collection.
+    external_ = (int64_t)llama_model_size(model_);
+    AdjustExternal(info.Env(), external_);
   }
   ~Model() override { Release(); }
 
@@ -211,6 +218,8 @@ class Model : public Napi::ObjectWrap<Model> {
   void Release() {
     if (model_) llama_model_free(model_);
     model_ = nullptr;
+    AdjustExternal(Env(), -external_);
+    external_ = 0;
   }
   void Check(Napi::Env env) const {
     if (!model_) throw Napi::Error::New(env, "model was freed");
@@ -298,6 +307,7 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   llama_model* model_ = nullptr;
+  int64_t external_ = 0;
 };
 
 // ---- context: decode with observed activations ----
@@ -311,8 +321,11 @@ class Context : public Napi::ObjectWrap<Context> {
       InstanceMethod("decode", &Context::Decode),
       InstanceMethod("logits", &Context::Logits),
       InstanceMethod("clear", &Context::Clear),
+      InstanceMethod("seqCopy", &Context::SeqCopy),
+      InstanceMethod("setThreads", &Context::SetThreads),
       InstanceMethod("setAbortFlag", &Context::SetAbortFlag),
       InstanceMethod("trace", &Context::Trace),
+      InstanceMethod("setControlVector", &Context::SetControlVector),
       InstanceMethod("free", &Context::Free),
     });
   }
@@ -342,14 +355,21 @@ class Context : public Napi::ObjectWrap<Context> {
     p.no_perf = true;
     ctx_ = llama_init_from_model(model->get(), p);
     if (!ctx_) throw Napi::Error::New(env, "llama.cpp could not create a context");
-    AttachThreadpool(p.n_threads);
+    AttachThreadpool(p.n_threads, o.Get("poll").As<Napi::Number>().Uint32Value());
+    // The KV cache dominates a context's memory: 2 (K and V) x layers x cells x KV width.
+    const llama_model* m = model->get();
+    int64_t kv_width = (int64_t)llama_model_n_embd(m) / llama_model_n_head(m) * llama_model_n_head_kv(m);
+    external_ = 2 * (int64_t)llama_model_n_layer(m) * llama_n_ctx(ctx_) * kv_width * (p.type_k == GGML_TYPE_F32 ? 4 : 2);
+    AdjustExternal(env, external_);
   }
   ~Context() override { Release(); }
 
  private:
   // Without a threadpool of its own, the CPU backend creates and joins its threads for every graph
   // compute, and every observed tensor splits the graph into one more compute: keep one pool alive.
-  void AttachThreadpool(int n_threads) {
+  // `poll` (0-100) is how long idle workers spin for the next compute before sleeping: 0 lets them
+  // sleep at once, so a busy neighbour process does not stall every graph split.
+  void AttachThreadpool(int n_threads, uint32_t poll) {
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     if (!cpu) return;
     ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
@@ -357,6 +377,7 @@ class Context : public Napi::ObjectWrap<Context> {
     pool_free_ = (decltype(ggml_threadpool_free)*)ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
     if (!create || !pool_free_) return;
     ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
+    tpp.poll = poll;
     pool_ = create(&tpp);
     if (pool_) llama_attach_threadpool(ctx_, pool_, pool_);
   }
@@ -366,6 +387,8 @@ class Context : public Napi::ObjectWrap<Context> {
     ctx_ = nullptr;
     if (pool_ && pool_free_) pool_free_(pool_);
     pool_ = nullptr;
+    AdjustExternal(Env(), -external_);
+    external_ = 0;
   }
   void Check(Napi::Env env) const {
     if (!ctx_) throw Napi::Error::New(env, "context was freed");
@@ -505,6 +528,22 @@ class Context : public Napi::ObjectWrap<Context> {
     return info.Env().Undefined();
   }
 
+  // seqCopy(src, dst): sequence dst also sees every cell of src (a shared prefix). With kv_unified
+  // the cells themselves are shared, not copied.
+  Napi::Value SeqCopy(const Napi::CallbackInfo& info) {
+    Check(info.Env());
+    llama_memory_seq_cp(llama_get_memory(ctx_), info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), -1, -1);
+    return info.Env().Undefined();
+  }
+
+  // setThreads(n): threads the next decodes use, at most the pool's (the rest of the pool sleeps).
+  Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+    Check(info.Env());
+    int32_t n = info[0].As<Napi::Number>().Int32Value();
+    llama_set_n_threads(ctx_, n, n);
+    return info.Env().Undefined();
+  }
+
   // The kernel's interrupt flag (an Int32Array over a SharedArrayBuffer): index 0 != 0 aborts decoding.
   Napi::Value SetAbortFlag(const Napi::CallbackInfo& info) {
     if (info[0].IsTypedArray()) {
@@ -537,6 +576,21 @@ class Context : public Napi::ObjectWrap<Context> {
     return out;
   }
 
+  // setControlVector(data | null, nEmbd, ilStart, ilEnd) -> llama_set_adapter_cvec's status (0 ok).
+  // llama.cpp's own control vector (what --control-vector loads): data holds one n_embd vector per
+  // layer starting at layer 1 (llama.cpp never steers layer 0), added to l_out-L for ilStart <= L <= ilEnd.
+  // null turns it off. llama.cpp copies the data, so the array need not outlive the call.
+  Napi::Value SetControlVector(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    if (!info[0].IsTypedArray()) return Napi::Number::New(env, llama_set_adapter_cvec(ctx_, nullptr, 0, 0, -1, -1));
+    Napi::Float32Array data = info[0].As<Napi::Float32Array>();
+    int32_t n_embd = info[1].As<Napi::Number>().Int32Value();
+    int32_t il_start = info[2].As<Napi::Number>().Int32Value();
+    int32_t il_end = info[3].As<Napi::Number>().Int32Value();
+    return Napi::Number::New(env, llama_set_adapter_cvec(ctx_, data.Data(), data.ElementLength(), n_embd, il_start, il_end));
+  }
+
   Napi::Value Free(const Napi::CallbackInfo& info) {
     Release();
     model_ref_.Reset();
@@ -553,6 +607,7 @@ class Context : public Napi::ObjectWrap<Context> {
     int64_t ne[GGML_MAX_DIMS];
   };
   llama_context* ctx_ = nullptr;
+  int64_t external_ = 0;
   ggml_threadpool_t pool_ = nullptr;
   decltype(ggml_threadpool_free)* pool_free_ = nullptr;
   bool tracing_ = false;

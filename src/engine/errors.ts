@@ -9,13 +9,15 @@ export type EngineErrorCode =
   | "unsupported-architecture"
   | "model-load-failed"
   | "unknown-hook"
+  | "unknown-weight"
   | "out-of-range"
   | "hook-shape"
   | "context-overflow"
   | "interrupted"
   | "disposed"
   | "decode-failed"
-  | "bad-argument";
+  | "bad-argument"
+  | "quantize-failed";
 
 export class EngineError extends Error {
   override name = "EngineError";
@@ -75,6 +77,16 @@ export class UnknownHookError extends EngineError {
   }
 }
 
+export class UnknownWeightError extends EngineError {
+  override name = "UnknownWeightError";
+  constructor(readonly weightName: string, readonly suggestions: string[]) {
+    super(
+      "unknown-weight",
+      `Unknown weight "${weightName}".${suggestions.length ? ` Did you mean ${suggestions.map((s) => `"${s}"`).join(", ")}?` : ""} model.weightNames() lists them all.`,
+    );
+  }
+}
+
 export class OutOfRangeError extends EngineError {
   override name = "OutOfRangeError";
   constructor(what: string, value: number, count: number) {
@@ -104,10 +116,11 @@ export class ContextOverflowError extends EngineError {
   }
 }
 
+/** The one interrupt error of the codebase: the engine throws it from decode, the kernel from cell code. */
 export class InterruptedError extends EngineError {
   override name = "InterruptedError";
-  constructor() {
-    super("interrupted", "Interrupted. The model is still loaded and can be used again.");
+  constructor(message = "Interrupted. The model is still loaded and can be used again.") {
+    super("interrupted", message);
   }
 }
 
@@ -122,6 +135,13 @@ export class DecodeError extends EngineError {
   override name = "DecodeError";
   constructor(status: number, log: string) {
     super("decode-failed", `llama_decode failed with status ${status}.${log ? ` llama.cpp log:\n${log}` : ""}`);
+  }
+}
+
+export class QuantizeError extends EngineError {
+  override name = "QuantizeError";
+  constructor(readonly path: string, type: string, log: string) {
+    super("quantize-failed", `Quantizing ${path} to ${type} failed.${log ? ` llama.cpp log:\n${log}` : ""} Check that the destination folder is writable and has room, and that the type suits this model.`);
   }
 }
 

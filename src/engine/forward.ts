@@ -1,11 +1,14 @@
 /**
  * Runs sequences through llama.cpp with hooks: packs them into as few llama_decode calls as the
  * context allows (each sequence its own seq_id), observes the graph tensors the requested hooks
- * live in, and hands each sequence its own rows. Rows follow batch order because one decode is one
- * micro-batch (n_ubatch = n_batch, kv_unified); KV cells are taken in batch order from an empty cache.
+ * live in, and hands each sequence its own rows (layouts.ts reads and writes them). Rows follow batch
+ * order because one decode is one micro-batch (n_ubatch = n_batch, kv_unified); KV cells are taken in
+ * batch order from an empty cache, and a shared prefix's cells are shared (llama_memory_seq_cp adds
+ * sequence ids to the same cells), so each sequence's keys are the prefix's cells, then its own.
  */
 import { BadArgumentError, ContextOverflowError, DecodeError, EngineError, HookShapeError, InterruptedError } from "./errors";
 import { needsAllOutputs, tensorKey, type HookEntry } from "./hook-table";
+import { layoutCodec, type SeqRows } from "./layouts";
 import type { NativeContext, NativeTraceEntry } from "./native";
 import { Tensor } from "./tensor";
 
@@ -38,9 +41,32 @@ export interface SequenceResult {
   cache: Map<string, Tensor>;
 }
 
+export interface BatchOptions {
+  /**
+   * The first `sharedPrefix` tokens are the same in every plan: they are decoded once and their KV
+   * cells shared by every sequence. Hooks and caches then see only positions >= sharedPrefix.
+   */
+  sharedPrefix?: number;
+  /** Called after each decode with the number of plans finished so far and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What the last run or generate call sent to llama.cpp. */
+export interface RunStats {
+  /** llama_decode calls */
+  decodes: number;
+  /** tokens those calls carried */
+  decodedTokens: number;
+  /** prefix tokens that were not decoded because sequences shared them */
+  sharedPrefixTokens: number;
+}
+
 interface SeqState {
   plan: SequencePlan;
+  /** llama.cpp seq_id: the index within its decode group */
   index: number;
+  /** index in the run call's plans */
+  item: number;
   /** KV cells of this sequence's tokens so far, in position order */
   cells: number[];
   cache: Map<string, Tensor>;
@@ -76,6 +102,7 @@ export interface RunnerLimits {
 
 export class Runner {
   private nextCell = 0;
+  private stats: RunStats = { decodes: 0, decodedTokens: 0, sharedPrefixTokens: 0 };
 
   constructor(
     private readonly ctx: NativeContext,
@@ -86,31 +113,38 @@ export class Runner {
   ) {}
 
   /** Forward passes of independent sequences; results in input order. */
-  run(plans: SequencePlan[]): SequenceResult[] {
+  run(plans: SequencePlan[], options: BatchOptions = {}): SequenceResult[] {
     const { nCtx, nSeqMax } = this.limits;
+    const prefix = this.checkPrefix(plans, options.sharedPrefix ?? 0);
     for (const p of plans) this.checkLength(p.tokens.length);
+    this.stats = { decodes: 0, decodedTokens: 0, sharedPrefixTokens: 0 };
     const results: SequenceResult[] = [];
     let group: SequencePlan[] = [];
-    let used = 0;
+    let used = prefix;
     const flush = () => {
-      if (group.length) results.push(...this.runGroup(group));
+      if (group.length) results.push(...this.runGroup(group, results.length, plans.length, prefix, options.onProgress));
       group = [];
-      used = 0;
+      used = prefix;
     };
     for (const p of plans) {
-      if (group.length === nSeqMax || used + p.tokens.length > nCtx) flush();
+      if (group.length === nSeqMax || used + p.tokens.length - prefix > nCtx) flush();
       group.push(p);
-      used += p.tokens.length;
+      used += p.tokens.length - prefix;
     }
     flush();
     return results;
+  }
+
+  lastRunStats(): RunStats {
+    return { ...this.stats };
   }
 
   /** Greedy or sampled continuation of one sequence, hooks applied at every step. */
   generate(plan: SequencePlan, maxTokens: number, pick: (logits: Float32Array) => number, stop: (token: number) => boolean): number[] {
     this.checkLength(plan.tokens.length);
     this.checkLength(plan.tokens.length + maxTokens, "The prompt plus maxTokens come to");
-    const seq = this.begin([plan])[0];
+    this.stats = { decodes: 0, decodedTokens: 0, sharedPrefixTokens: 0 };
+    const seq = this.begin([plan], 0)[0];
     const observed = this.observe([seq]);
     const generated: number[] = [];
     let rows: BatchRow[] = Array.from(plan.tokens, (token, pos) => ({ seq, pos, token }));
@@ -133,7 +167,7 @@ export class Runner {
   trace(tokens: Int32Array): NativeTraceEntry[] {
     this.checkLength(tokens.length);
     if (tokens.length > this.limits.nBatch) throw new BadArgumentError(`Trace at most ${this.limits.nBatch} tokens (one decode).`);
-    const seq = this.begin([{ tokens, hooks: new Map(), cache: new Set(), logits: "last" }])[0];
+    const seq = this.begin([{ tokens, hooks: new Map(), cache: new Set(), logits: "last" }], 0)[0];
     const observed = this.observe([seq]);
     this.ctx.trace(true);
     try {
@@ -153,12 +187,32 @@ export class Runner {
     if (n > nCtx) throw new ContextOverflowError(n, nCtx, what);
   }
 
-  private begin(plans: SequencePlan[]): SeqState[] {
+  /** The shared prefix length, after checking every plan starts with the same `p` tokens and has more. */
+  private checkPrefix(plans: SequencePlan[], p: number): number {
+    if (!Number.isInteger(p) || p < 0) throw new BadArgumentError(`sharedPrefix must be a non-negative integer (a token count), got ${p}.`);
+    if (p === 0 || plans.length === 0) return 0;
+    const first = plans[0].tokens;
+    plans.forEach((plan, i) => {
+      if (plan.tokens.length <= p) {
+        throw new BadArgumentError(`sharedPrefix ${p} leaves item ${i} (${plan.tokens.length} tokens) no token of its own: every item needs more tokens than the shared prefix. Use a smaller sharedPrefix.`);
+      }
+      for (let k = 0; k < p; k++) {
+        if (plan.tokens[k] !== first[k]) {
+          throw new BadArgumentError(`sharedPrefix ${p}: item ${i} differs from item 0 at position ${k} (token ${plan.tokens[k]}, item 0 has ${first[k]}). Give a sharedPrefix of at most ${k}, or make the items start alike.`);
+        }
+      }
+    });
+    if (p > this.limits.nCtx) throw new ContextOverflowError(p, this.limits.nCtx, "The shared prefix has");
+    return p;
+  }
+
+  private begin(plans: SequencePlan[], firstItem: number): SeqState[] {
     this.ctx.clear();
     this.nextCell = 0;
     return plans.map((plan, index) => ({
       plan,
       index,
+      item: firstItem + index,
       cells: [],
       cache: new Map(),
       logits: new Float32Array((plan.logits === "all" ? plan.tokens.length : 1) * this.limits.nVocab),
@@ -167,15 +221,60 @@ export class Runner {
     }));
   }
 
-  private runGroup(plans: SequencePlan[]): SequenceResult[] {
-    const seqs = this.begin(plans);
+  private runGroup(plans: SequencePlan[], firstItem: number, total: number, prefix: number, onProgress?: (done: number, total: number) => void): SequenceResult[] {
+    const seqs = this.begin(plans, firstItem);
+    if (prefix) this.decodePrefix(seqs, prefix);
     const observed = this.observe(seqs);
-    const rows: BatchRow[] = seqs.flatMap((seq) => Array.from(seq.plan.tokens, (token, pos) => ({ seq, pos, token })));
-    for (let i = 0; i < rows.length; i += this.limits.nBatch) this.decode(rows.slice(i, i + this.limits.nBatch), observed, true);
+    const rows: BatchRow[] = seqs.flatMap((seq) => Array.from(seq.plan.tokens.subarray(prefix), (token, i) => ({ seq, pos: prefix + i, token })));
+    for (let i = 0; i < rows.length; i += this.limits.nBatch) {
+      this.decode(rows.slice(i, i + this.limits.nBatch), observed, true);
+      if (onProgress) {
+        const end = Math.min(i + this.limits.nBatch, rows.length);
+        const finished = end === rows.length ? seqs.length : rows[end].seq.index;
+        onProgress(firstItem + finished, total);
+      }
+    }
+    if (prefix) for (const s of seqs) for (const t of s.cache.values()) blankRows(t, prefix);
     return seqs.map((s) => ({
       logits: new Tensor([s.plan.logits === "all" ? s.plan.tokens.length : 1, this.limits.nVocab], s.logits, ["pos", "vocab"]),
       cache: s.cache,
     }));
+  }
+
+  /**
+   * Decodes the first `p` tokens once as sequence 0, unobserved, then shares their KV cells with every
+   * other sequence. Their logits are the same for every sequence (nothing before p is hooked).
+   */
+  private decodePrefix(seqs: SeqState[], p: number) {
+    const V = this.limits.nVocab;
+    const tokens = seqs[0].plan.tokens;
+    const wantAll = seqs.filter((s) => s.plan.logits === "all");
+    const cells: number[] = [];
+    for (let start = 0; start < p; start += this.limits.nBatch) {
+      if (this.interrupted()) throw new InterruptedError();
+      const n = Math.min(this.limits.nBatch, p - start);
+      const positions = Int32Array.from({ length: n }, (_, i) => start + i);
+      const outputs = new Uint8Array(n).fill(wantAll.length ? 1 : 0);
+      const status = this.ctx.decode(tokens.slice(start, start + n), positions, new Int32Array(n), outputs);
+      this.count(n);
+      if (status === 2) throw new InterruptedError();
+      if (status !== 0) throw new DecodeError(status, this.takeLog());
+      for (let i = 0; i < n; i++) cells.push(this.nextCell++);
+      if (wantAll.length) {
+        const logits = this.ctx.logits(Int32Array.from({ length: n }, (_, i) => i));
+        for (const s of wantAll) s.logits.set(logits, start * V);
+      }
+    }
+    for (const s of seqs) {
+      if (s.index !== 0) this.ctx.seqCopy(0, s.index);
+      s.cells.push(...cells);
+    }
+    this.stats.sharedPrefixTokens += p * (seqs.length - 1);
+  }
+
+  private count(tokens: number) {
+    this.stats.decodes++;
+    this.stats.decodedTokens += tokens;
   }
 
   private observe(seqs: SeqState[]): Observed {
@@ -199,8 +298,9 @@ export class Runner {
     for (const e of this.entries.values()) {
       if (!names.has(e.name) || !e.tensor) continue;
       entries[slot(tensorKey(e.tensor))].push(e);
-      if (e.layout.kind === "difference") {
-        const b = tensorKey(e.layout.base);
+      const base = layoutCodec(e.layout).base?.(e.layout);
+      if (base) {
+        const b = tensorKey(base);
         slot(b);
         bases.add(b);
       }
@@ -234,12 +334,13 @@ export class Runner {
     const onTensor = (index: number, data: Float32Array, ne: number[]): boolean => {
       seen.add(index);
       let edited = false;
-      for (const e of observed.entries[index]) edited = this.apply(e, data, ne, rows, positions, spans, baseValues) || edited;
+      for (const e of observed.entries[index]) edited = this.apply(e, data, ne, positions, spans, baseValues) || edited;
       const key = observed.keys[index];
       if (observed.bases.has(key)) baseValues.set(key, data.slice());
       return edited;
     };
     const status = this.ctx.decode(tokens, positions, seqIds, outputs, observed.keys.length ? onTensor : undefined);
+    this.count(n);
     if (status === 2) throw new InterruptedError();
     if (status !== 0) throw new DecodeError(status, this.takeLog());
     // A requested hook whose tensor never showed up would silently be missing from the results.
@@ -277,71 +378,28 @@ export class Runner {
     e: HookEntry,
     data: Float32Array,
     ne: number[],
-    rows: BatchRow[],
     positions: Int32Array,
     spans: Map<SeqState, { start: number; count: number }>,
     baseValues: Map<string, Float32Array>,
   ): boolean {
-    const N = rows.length;
+    const codec = layoutCodec(e.layout);
+    const baseRef = codec.base?.(e.layout);
+    const base = baseRef && baseValues.get(tensorKey(baseRef));
+    if (baseRef && !base) throw new EngineError("decode-failed", `${e.name}: ${tensorKey(baseRef)} was not seen before ${tensorKey(e.tensor!)}.`);
     let edited = false;
     for (const [seq, span] of spans) {
       const hooks = seq.plan.hooks.get(e.name);
       const keep = seq.plan.cache.has(e.name);
       if (!hooks && !keep) continue;
-      const pos = positions.subarray(span.start, span.start + span.count);
-      const L = e.layout;
-      if (L.kind === "attention") {
-        const [nKv, nTok, H] = ne;
-        if (nTok !== N || H !== e.inner[0]) this.shapeMismatch(e, ne, `[n_kv, ${N}, ${e.inner[0]}]`);
-        const cells = seq.cells;
-        const K = cells.length;
-        const scale = L.scale ?? 1;
-        const t = new Tensor([H, span.count, K], undefined, e.dims);
-        for (let h = 0; h < H; h++)
-          for (let i = 0; i < span.count; i++) {
-            const src = (h * N + span.start + i) * nKv;
-            const dst = (h * span.count + i) * K;
-            for (let k = 0; k < K; k++) t.data[dst + k] = L.scale !== undefined && k > pos[i] ? -Infinity : data[src + cells[k]] * scale;
-          }
-        const r = this.runHooks(e.name, e.layer, seq, t, pos, hooks);
-        if (hooks) {
-          for (let h = 0; h < H; h++)
-            for (let i = 0; i < span.count; i++) {
-              const dst = (h * N + span.start + i) * nKv;
-              const src = (h * span.count + i) * K;
-              for (let k = 0; k <= pos[i] && k < K; k++) data[dst + cells[k]] = r.data[src + k] / scale;
-            }
-          edited = true;
-        }
-        if (keep) this.cacheAttention(seq, e, r, pos);
-        continue;
-      }
-      const width = L.kind === "columns" ? L.rowWidth : e.inner.reduce((a, b) => a * b, 1);
-      if (data.length !== N * width) this.shapeMismatch(e, ne, `${N} rows of ${width}`);
-      const w = e.inner.reduce((a, b) => a * b, 1);
-      const t = new Tensor([span.count, ...e.inner], undefined, e.dims);
-      let base: Float32Array | undefined;
-      if (L.kind === "difference") {
-        base = baseValues.get(tensorKey(L.base));
-        if (!base) throw new EngineError("decode-failed", `${e.name}: ${tensorKey(L.base)} was not seen before ${tensorKey(e.tensor!)}.`);
-      }
-      for (let i = 0; i < span.count; i++) {
-        const row = span.start + i;
-        if (L.kind === "columns") t.data.set(data.subarray(row * width + L.offset, row * width + L.offset + L.width), i * w);
-        else if (L.kind === "difference") for (let j = 0; j < w; j++) t.data[i * w + j] = data[row * w + j] - base![row * w + j];
-        else t.data.set(data.subarray(row * w, row * w + w), i * w);
-      }
-      const r = this.runHooks(e.name, e.layer, seq, t, pos, hooks);
+      const g: SeqRows = { data, ne, nRows: positions.length, ...span, positions: positions.subarray(span.start, span.start + span.count), cells: seq.cells, base };
+      const expected = codec.mismatch(e, e.layout, g);
+      if (expected) this.shapeMismatch(e, ne, expected);
+      const r = this.runHooks(e.name, e.layer, seq, codec.read(e, e.layout, g), g.positions, hooks);
       if (hooks) {
-        for (let i = 0; i < span.count; i++) {
-          const row = span.start + i;
-          if (L.kind === "columns") data.set(r.data.subarray(i * w, i * w + w), row * width + L.offset);
-          else if (L.kind === "difference") for (let j = 0; j < w; j++) data[row * w + j] = base![row * w + j] + r.data[i * w + j];
-          else data.set(r.data.subarray(i * w, i * w + w), row * w);
-        }
+        codec.write(e, e.layout, g, r);
         edited = true;
       }
-      if (keep) this.cacheRows(seq, e.name, r, pos);
+      if (keep) seq.cache.set(e.name, codec.store(e, e.layout, seq.cache.get(e.name), r, g.positions, seq.plan.tokens.length));
     }
     return edited;
   }
@@ -358,7 +416,7 @@ export class Runner {
     if (!hooks) return t;
     let cur = t;
     for (const fn of hooks) {
-      const r = fn(cur, { name, layer, seq: seq.index, positions, step: seq.step });
+      const r = fn(cur, { name, layer, seq: seq.item, positions, step: seq.step });
       if (r === undefined || r === null) continue;
       if (typeof (r as { then?: unknown }).then === "function") {
         throw new BadArgumentError(`The hook for ${name} returned a Promise. Hooks run inside llama.cpp's forward pass and must be synchronous: drop async/await from it.`);
@@ -386,17 +444,15 @@ export class Runner {
     }
     positions.forEach((p, i) => full!.data.set(t.data.subarray(i * w, (i + 1) * w), p * w));
   }
+}
 
-  private cacheAttention(seq: SeqState, e: HookEntry, t: Tensor, positions: Int32Array) {
-    const n = seq.plan.tokens.length;
-    const [H, q, K] = t.shape;
-    let full = seq.cache.get(e.name);
-    if (!full) {
-      full = new Tensor([H, n, n], undefined, e.dims);
-      if (e.layout.kind === "attention" && e.layout.scale !== undefined) full.data.fill(-Infinity);
-      seq.cache.set(e.name, full);
-    }
-    for (let h = 0; h < H; h++)
-      for (let i = 0; i < q; i++) full.data.set(t.data.subarray((h * q + i) * K, (h * q + i + 1) * K), (h * n + positions[i]) * n);
+/** Rows of a cached tensor before the shared prefix were not recorded: NaN, so no one mistakes them for values. */
+function blankRows(t: Tensor, prefix: number) {
+  if (t.dims[0] === "pos") {
+    t.data.fill(NaN, 0, prefix * (t.size / t.shape[0]));
+    return;
   }
+  // attention: [head, query_pos, key_pos]
+  const [H, n] = t.shape;
+  for (let h = 0; h < H; h++) t.data.fill(NaN, h * n * n, (h * n + prefix) * n);
 }

@@ -5,6 +5,9 @@
  * (e.g. Qcur-L is MUL_MAT, then RESHAPE = pre-rotary, then ROPE = post-rotary).
  */
 import { UnsupportedArchitectureError } from "./errors";
+import type { Layout } from "./layouts";
+
+export type { Layout } from "./layouts";
 
 export interface TensorRef {
   /** graph name, e.g. "l_out-3" */
@@ -12,21 +15,6 @@ export interface TensorRef {
   /** ggml_op_desc of the tensor when the name alone is ambiguous */
   op?: string;
 }
-
-/**
- * How an activation sits in the graph tensor (ggml order, ne[0] fastest):
- * - rows: [tokens, ...inner] exactly the hook's shape, one row per batch token.
- * - columns: a [tokens, width] slice at `offset` of each row of a wider tensor (fused QKV).
- * - attention: [head, tokens, n_kv] over KV-cache cells (padded); cropped to the sequence's keys.
- *   `scale` (scores only) is applied on read and removed on write; masked keys read as -Infinity.
- * - difference: this tensor minus `base` (same rows). Used where the graph has no tensor of its own
- *   (attn_out in gpt2/qwen2 = resid_mid - resid_pre); edits are written back as base + edited.
- */
-export type Layout =
-  | { kind: "rows" }
-  | { kind: "columns"; offset: number; width: number; rowWidth: number }
-  | { kind: "attention"; scale?: number }
-  | { kind: "difference"; base: TensorRef };
 
 export interface HookEntry {
   name: string;
@@ -38,6 +26,7 @@ export interface HookEntry {
   inner: number[];
   /** null for "logits", which comes from llama_get_logits */
   tensor: TensorRef | null;
+  /** how the activation sits in `tensor` (see layouts.ts) */
   layout: Layout;
 }
 

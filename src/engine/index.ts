@@ -1,15 +1,15 @@
 // The engine: GGUF models in llama.cpp with TransformerLens-named hooks on every activation.
 export { load, bundledModelPath } from "./load";
+export type { LoadCallOptions } from "./load";
 export { Model, ActivationCache } from "./model";
-export type { LoadOptions, ModelConfig, HookInfo, ModelInput, Hooks, NamesFilter, RunOptions, CacheOptions, BatchItem, GenerateOptions, Generation, RunResult } from "./model";
+export type { LoadOptions, RunReport, ModelConfig, HookInfo, ModelInput, Hooks, NamesFilter, RunOptions, CacheOptions, BatchItem, GenerateOptions, Generation, RunResult } from "./model";
 export { Tensor } from "./tensor";
-export type { HookFn, HookContext } from "./forward";
+export type { HookFn, HookContext, BatchOptions, RunStats } from "./forward";
 export { zero, mean, patch, addVector } from "./interventions";
 export type { Selection } from "./interventions";
 export { quantize } from "./quantize";
 export type { Provenance } from "./model-file";
 export { FILE_TYPES } from "./model-file";
-export { setInterruptFlag } from "./interrupt";
 export { llamaLog } from "./log";
 export { SUPPORTED_ARCHITECTURES } from "./hook-table";
 export {
@@ -20,6 +20,7 @@ export {
   UnsupportedArchitectureError,
   ModelLoadError,
   UnknownHookError,
+  UnknownWeightError,
   OutOfRangeError,
   HookShapeError,
   ContextOverflowError,
@@ -27,5 +28,6 @@ export {
   DisposedError,
   DecodeError,
   BadArgumentError,
+  QuantizeError,
 } from "./errors";
 export type { EngineErrorCode } from "./errors";

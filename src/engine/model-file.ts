@@ -11,7 +11,8 @@ import { nativeAddon, type GgufInspection } from "./native";
 export interface Provenance {
   /** absolute path */
   path: string;
-  sha256: string;
+  /** of the whole file; computed on first read (hashing gigabytes takes seconds), then cached */
+  readonly sha256: string;
   /** the file type, e.g. "F32", "Q8_0", "Q4_K_M" */
   quantization: string;
   llamaCppVersion: string;
@@ -39,6 +40,21 @@ export interface CheckedFile {
   gguf: GgufInspection;
 }
 
+/** A file's identity for the caches below: a file rewritten in place gets a new one. */
+function fileStamp(path: string): string {
+  const st = statSync(path);
+  return `${path}\0${st.size}\0${st.mtimeMs}`;
+}
+
+const inspections = new Map<string, GgufInspection | null>();
+
+/** ggml's reading of the GGUF header (null when it rejects it), once per file version. */
+export function inspectGguf(path: string): GgufInspection | null {
+  const stamp = fileStamp(path);
+  if (!inspections.has(stamp)) inspections.set(stamp, nativeAddon().ggufInspect(path));
+  return inspections.get(stamp)!;
+}
+
 /** Existence, GGUF magic, readable header, complete tensor data, supported architecture. */
 export function checkModelFile(path: string): CheckedFile {
   if (!existsSync(path) || !statSync(path).isFile()) throw new ModelNotFoundError(path);
@@ -55,7 +71,7 @@ export function checkModelFile(path: string): CheckedFile {
     const shown = JSON.stringify(head.subarray(0, Math.min(got, 4)).toString("latin1"));
     throw new NotGgufError(path, got < 4 ? `only ${size} bytes long` : `it starts with ${shown}, not "GGUF"`);
   }
-  const gguf = nativeAddon().ggufInspect(path);
+  const gguf = inspectGguf(path);
   if (!gguf) throw new TruncatedGgufError(path, "its header or metadata cannot be read");
   const end = gguf.tensors.reduce((m, t) => Math.max(m, gguf.dataOffset + t.offset + t.size), gguf.dataOffset);
   if (end > size) throw new TruncatedGgufError(path, `its tensors need ${end} bytes but the file has ${size}`);
@@ -67,7 +83,25 @@ export function checkModelFile(path: string): CheckedFile {
   return { path, arch, gguf };
 }
 
-export function sha256File(path: string): string {
+const hashes = new Map<string, string>();
+
+/**
+ * Provenance whose `sha256` is computed when first read (an enumerable getter, so JSON shows it) and
+ * cached in this process by the file version seen now, so models of one file hash it once.
+ */
+export function provenance(path: string, quantization: string, llamaCppVersion: string): Provenance {
+  const p = { path, quantization, llamaCppVersion } as Provenance;
+  const stamp = fileStamp(path);
+  const sha256 = () => {
+    let digest = hashes.get(stamp);
+    if (!digest) hashes.set(stamp, (digest = hashFile(path)));
+    return digest;
+  };
+  Object.defineProperty(p, "sha256", { enumerable: true, get: sha256 });
+  return p;
+}
+
+function hashFile(path: string): string {
   const hash = createHash("sha256");
   const buf = Buffer.alloc(1 << 22);
   const fd = openSync(path, "r");

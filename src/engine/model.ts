@@ -11,22 +11,34 @@ import {
   ModelLoadError,
   OutOfRangeError,
   UnknownHookError,
+  UnknownWeightError,
 } from "./errors";
-import { Runner, type HookFn, type SequencePlan } from "./forward";
+import { Runner, type BatchOptions, type HookFn, type RunStats, type SequencePlan } from "./forward";
 import { hookTable, type Architecture, type HookDims, type HookEntry } from "./hook-table";
-import { currentInterruptFlag, interruptRequested, onInterruptFlagChange } from "./interrupt";
 import { logMark, logProblemsSince, llamaLog } from "./log";
-import { checkModelFile, fileTypeName, sha256File, type Provenance } from "./model-file";
+import { checkModelFile, fileTypeName, provenance, type Provenance } from "./model-file";
 import { llamaCppVersion, nativeAddon, nativeDevices, type NativeContext, type NativeModel } from "./native";
 import { sampler, type SamplingOptions } from "./sampling";
 import { Tensor } from "./tensor";
+import { freeCoreThreads } from "./threads";
 import { weightTable } from "./weights";
 
 export interface LoadOptions {
   /** KV cache size in tokens (default: the model's training context, at most 4096) */
   contextSize?: number;
-  /** CPU threads (default: all cores but one) */
-  threads?: number;
+  /**
+   * CPU threads. Default "auto": a pool of every core, and each run uses the cores no other process
+   * wants at that moment (all of them on an idle machine; see threads.ts). A number fixes it.
+   */
+  threads?: number | "auto";
+  /**
+   * 0-100: how long idle llama.cpp workers spin waiting for the next graph compute before they sleep
+   * (ggml_threadpool_params.poll). Default 0: they sleep, which "auto" threads need (a spinning idle
+   * worker looks like a busy neighbour); llama.cpp's own default is 50.
+   */
+  threadPoll?: number;
+  /** Decoding stops with InterruptedError while abortFlag[0] != 0 (an Int32Array, normally over a SharedArrayBuffer another thread writes). */
+  abortFlag?: Int32Array | null;
   /** layers to offload to a GPU (default 0); an error while only CPU backends are loaded (the current builds) */
   gpuLayers?: number;
   /** tokens per llama_decode call (default min(512, contextSize)); runBatch packs sequences up to this */
@@ -113,10 +125,9 @@ export interface RunResult {
   cache: ActivationCache;
 }
 
-// One core is left to the editor and the kernel's other threads: llama.cpp's workers spin at barriers,
-// so with every core taken, a busy neighbour stalls each graph split (seen: 0.5 s runs taking 5-15 s).
-function defaultThreads(): number {
-  return Math.max(1, availableParallelism() - 1);
+/** What lastRunStats() reports: the runner's counts and the threads the run used. */
+export interface RunReport extends RunStats {
+  threads: number;
 }
 
 function decodeUtf8(bytes: Uint8Array): string {
@@ -134,7 +145,10 @@ export class Model {
   private readonly weights: ReturnType<typeof weightTable>;
   private readonly addBos: boolean;
   private readonly eos: number;
-  private readonly unsubscribe: () => void;
+  private abortFlag: Int32Array | null = null;
+  /** pool size when threads are chosen per run ("auto"), else null */
+  private autoThreads: number | null = null;
+  private threadsInUse = 0;
   private busy = false;
 
   private constructor(path: string, options: LoadOptions) {
@@ -166,26 +180,30 @@ export class Model {
     const contextSize = options.contextSize ?? Math.min(info.nCtxTrain || 4096, 4096);
     this.config = { arch: file.arch, ...dims, nCtx: options.vocabOnly ? 0 : contextSize, nCtxTrain: info.nCtxTrain };
     for (const e of hookTable(file.arch, dims)) this.entries.set(e.name, e);
-    this.weights = weightTable(path, dims, new Map(file.gguf.tensors.map((t) => [t.name, t.ne])));
+    this.weights = weightTable(path, dims, file.gguf);
     this.addBos = info.addBos;
     this.eos = info.eos;
-    this.provenance = { path, sha256: sha256File(path), quantization: fileTypeName(info.ftype), llamaCppVersion: llamaCppVersion() };
+    this.provenance = provenance(path, fileTypeName(info.ftype), llamaCppVersion());
 
     if (!options.vocabOnly) {
       const nBatch = Math.min(options.batchSize ?? 512, contextSize);
       // llama.cpp asserts (aborts the process) when more sequences than batch outputs are allowed.
       const nSeqMax = Math.min(options.maxSequences ?? 64, 256, nBatch);
-      const threads = options.threads ?? defaultThreads();
+      const auto = (options.threads ?? "auto") === "auto";
+      const threads = auto ? availableParallelism() : (options.threads as number);
       for (const [what, v] of [["contextSize", contextSize], ["batchSize", nBatch], ["threads", threads], ["maxSequences", nSeqMax]] as const) {
         if (!Number.isInteger(v) || v < 1) throw new BadArgumentError(`${what} must be a positive integer, got ${v}.`);
       }
+      const poll = options.threadPoll ?? 0;
+      if (!Number.isInteger(poll) || poll < 0 || poll > 100) throw new BadArgumentError(`threadPoll must be an integer from 0 to 100, got ${poll}.`);
       try {
-        this.ctx = new addon.Context(this.nativeModel, { nCtx: contextSize, nBatch, nSeqMax, nThreads: threads, kvF32: (options.kvCache ?? "f32") === "f32" });
+        this.ctx = new addon.Context(this.nativeModel, { nCtx: contextSize, nBatch, nSeqMax, nThreads: threads, kvF32: (options.kvCache ?? "f32") === "f32", poll });
       } catch {
         this.nativeModel.free();
         throw new ModelLoadError(path, logProblemsSince(mark) || "could not create a context (out of memory? try a smaller contextSize)");
       }
-      this.ctx.setAbortFlag(currentInterruptFlag());
+      this.autoThreads = auto ? threads : null;
+      this.threadsInUse = threads;
       const actual = this.ctx.info();
       // llama.cpp may round the context up (to a multiple of 256); report what was allocated.
       this.config.nCtx = actual.nCtx;
@@ -200,16 +218,23 @@ export class Model {
           nLayers: dims.nLayers,
           nVocab: dims.nVocab,
         },
-        interruptRequested,
+        () => this.abortFlag !== null && Atomics.load(this.abortFlag, 0) !== 0,
         () => logProblemsSince(mark),
       );
     }
-    this.unsubscribe = onInterruptFlagChange((f) => this.ctx?.setAbortFlag(f));
+    this.setAbortFlag(options.abortFlag ?? null);
   }
 
   /** Loads a GGUF model. Relative paths resolve against the current directory. */
   static load(path: string, options: LoadOptions = {}): Model {
     return new Model(resolve(path), options);
+  }
+
+  /** Replaces the abort flag given at load (decoding stops while flag[0] != 0; null: never). */
+  setAbortFlag(flag: Int32Array | null): void {
+    if (flag !== null && !(flag instanceof Int32Array && flag.length >= 1)) throw new BadArgumentError("abortFlag must be an Int32Array with at least one element (or null).");
+    this.abortFlag = flag;
+    this.ctx?.setAbortFlag(flag);
   }
 
   /** Every hook point with its dimension names, in forward order. */
@@ -246,12 +271,23 @@ export class Model {
   /**
    * Many inputs, or many interventions on one input, as parallel sequences in as few decodes as
    * the context allows. Each item gets its own hooks; results equal one-by-one runs.
+   *
+   * `options.sharedPrefix` p: every item starts with the same p tokens (else BadArgumentError) and
+   * has more; they are decoded once and their KV cells shared by every item. Hooks then run on
+   * positions >= p only (attention hooks still see every key, the prefix's included), cached
+   * activations have NaN rows before p, and logits ("all" or "last") equal the unshared run's.
+   * `options.onProgress(done, total)` is called after each decode with the items finished so far.
    */
-  async runBatch(items: readonly BatchItem[]): Promise<RunResult[]> {
+  async runBatch(items: readonly BatchItem[], options: BatchOptions = {}): Promise<RunResult[]> {
     const runner = this.forwardRunner();
     const plans = items.map((item) => this.plan(item.input, item.hooks ?? {}, item.names, item.logits ?? "all"));
-    const results = this.exclusive(() => runner.run(plans));
+    const results = this.exclusive(() => runner.run(plans, options));
     return results.map((r) => ({ logits: r.logits, cache: new ActivationCache(r.cache) }));
+  }
+
+  /** What the last runBatch (or run*, generate) sent to llama.cpp: decodes, tokens, prefix tokens shared instead of decoded. */
+  lastRunStats(): RunReport {
+    return { ...this.forwardRunner().lastRunStats(), threads: this.threadsInUse };
   }
 
   /** Continues `prompt`; hooks apply to the prompt and to every generated token. */
@@ -277,6 +313,39 @@ export class Model {
     return this.exclusive(() => runner.trace(tokens));
   }
 
+  /**
+   * llama.cpp's own control vector (what `llama-cli --control-vector` applies): `data` holds one
+   * d_model vector per layer from layer 1 on (llama.cpp never steers layer 0; layer L at
+   * [(L - 1) * d_model, L * d_model)), added to blocks.L.hook_resid_post at every position for
+   * layerStart <= L <= layerEnd (default 1 and the last layer). It stays on for every later run,
+   * runBatch and generate until `setControlVector(null)` turns it off.
+   */
+  setControlVector(data: Float32Array | null, options: { layerStart?: number; layerEnd?: number } = {}): void {
+    this.forwardRunner();
+    const ctx = this.ctx!;
+    if (data === null) {
+      ctx.setControlVector(null, 0, -1, -1);
+      return;
+    }
+    const { dModel: D, nLayers } = this.config;
+    if (!(data instanceof Float32Array) || data.length === 0 || data.length % D !== 0 || data.length > (nLayers - 1) * D) {
+      throw new BadArgumentError(
+        `A control vector for this model is a Float32Array of d_model (${D}) values per layer from layer 1 on, at most ${nLayers - 1} layers (${(nLayers - 1) * D} values); ` +
+          `got ${data instanceof Float32Array ? `${data.length} values` : typeof data}.`,
+      );
+    }
+    const start = options.layerStart ?? 1;
+    const end = options.layerEnd ?? nLayers - 1;
+    for (const [what, v] of [["layerStart", start], ["layerEnd", end]] as const) {
+      if (!Number.isInteger(v) || v < 1 || v >= nLayers) throw new BadArgumentError(`${what} must be a layer from 1 to ${nLayers - 1} (llama.cpp never steers layer 0), got ${v}.`);
+    }
+    const mark = logMark();
+    if (ctx.setControlVector(data, D, start, end) !== 0) {
+      const log = logProblemsSince(mark);
+      throw new EngineError("bad-argument", `llama.cpp refused the control vector.${log ? ` Its log says:\n${log}` : ""}`);
+    }
+  }
+
   /** Names accepted by weight(), in TransformerLens spelling. */
   weightNames(): string[] {
     return [...this.weights.keys()];
@@ -288,8 +357,7 @@ export class Model {
     const spec = this.weights.get(name);
     if (!spec) {
       this.checkLayer(name);
-      const near = closeMatches(name, this.weights.keys());
-      throw new EngineError("unknown-hook", `Unknown weight "${name}".${near.length ? ` Did you mean ${near.map((s) => `"${s}"`).join(", ")}?` : ""} model.weightNames() lists them all.`);
+      throw new UnknownWeightError(name, closeMatches(name, this.weights.keys()));
     }
     return spec.read();
   }
@@ -301,7 +369,6 @@ export class Model {
 
   /** Frees the model and its context. Safe to call twice. */
   dispose(): void {
-    this.unsubscribe();
     this.ctx?.free();
     this.ctx = null;
     this.runner = null;
@@ -329,6 +396,11 @@ export class Model {
     if (this.busy) throw new BadArgumentError("This model is already running (a hook called back into it). Run it after the current call returns.");
     this.busy = true;
     try {
+      if (this.autoThreads !== null) {
+        const n = freeCoreThreads(this.autoThreads);
+        if (n !== this.threadsInUse) this.ctx!.setThreads(n);
+        this.threadsInUse = n;
+      }
       return fn();
     } finally {
       this.busy = false;

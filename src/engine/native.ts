@@ -40,6 +40,8 @@ export interface NativeContextOptions {
   nThreads: number;
   /** F32 K/V cache (exact) instead of F16 */
   kvF32: boolean;
+  /** 0-100: how long idle llama.cpp workers spin for the next graph compute before sleeping (ggml_threadpool_params.poll) */
+  poll: number;
 }
 
 export interface NativeContextInfo {
@@ -73,10 +75,19 @@ export interface NativeContext {
   logits(rows: Int32Array): Float32Array;
   /** Empties the KV cache. */
   clear(): void;
+  /** llama_memory_seq_cp(src, dst, all positions): sequence `dst` shares every KV cell of `src`. */
+  seqCopy(src: number, dst: number): void;
+  /** Threads the next decodes use (at most the pool's nThreads; the others sleep). */
+  setThreads(n: number): void;
   /** Decoding aborts while flag[0] != 0 (null: never). */
   setAbortFlag(flag: Int32Array | null): void;
   /** trace(true) starts recording every graph node visited; trace(false) stops and returns them. */
   trace(on: boolean): NativeTraceEntry[];
+  /**
+   * llama_set_adapter_cvec: `data` is one nEmbd vector per layer from layer 1 on (llama.cpp never
+   * steers layer 0), added to l_out-L for ilStart <= L <= ilEnd; null turns it off. 0 on success.
+   */
+  setControlVector(data: Float32Array | null, nEmbd: number, ilStart: number, ilEnd: number): number;
   free(): void;
 }
 
@@ -106,7 +117,8 @@ interface Addon {
   version(): string;
   /** null when ggml's gguf reader rejects the file */
   ggufInspect(path: string): GgufInspection | null;
-  ggufTensorF32(path: string, name: string): Float32Array;
+  /** One tensor's data (`bytes` at absolute file `offset`, ggml `type` name, `count` elements) as F32. */
+  ggufTensorF32(path: string, type: string, offset: number, bytes: number, count: number): Float32Array;
   /** llama_model_quantize: 0 on success */
   quantize(src: string, dst: string, ftype: number, nThreads: number): number;
   Model: new (path: string, options: { gpuLayers: number; vocabOnly: boolean }) => NativeModel;

@@ -1,9 +1,9 @@
 /** Writes a quantized copy of a GGUF model with llama_model_quantize. */
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { BadArgumentError, EngineError } from "./errors";
+import { BadArgumentError, QuantizeError } from "./errors";
 import { logMark, logProblemsSince } from "./log";
-import { checkModelFile, FILE_TYPES, fileTypeName, sha256File, type Provenance } from "./model-file";
+import { checkModelFile, FILE_TYPES, fileTypeName, provenance, type Provenance } from "./model-file";
 import { llamaCppVersion, nativeAddon } from "./native";
 
 export function quantize(src: string, dst: string, type: string): Provenance {
@@ -15,6 +15,6 @@ export function quantize(src: string, dst: string, type: string): Provenance {
   checkModelFile(from);
   const mark = logMark();
   const rc = nativeAddon().quantize(from, to, ftype, availableParallelism());
-  if (rc !== 0) throw new EngineError("model-load-failed", `Quantizing ${from} to ${type} failed.${logProblemsSince(mark) ? `\n${logProblemsSince(mark)}` : ""}`);
-  return { path: to, sha256: sha256File(to), quantization: fileTypeName(ftype), llamaCppVersion: llamaCppVersion() };
+  if (rc !== 0) throw new QuantizeError(from, type, logProblemsSince(mark));
+  return provenance(to, fileTypeName(ftype), llamaCppVersion());
 }

@@ -5,7 +5,7 @@
  * are transposed here. W_Q/W_K keep llama.cpp's rotary layout (the one its RoPE expects).
  */
 import type { HookDims } from "./hook-table";
-import { nativeAddon } from "./native";
+import { nativeAddon, type GgufInspection } from "./native";
 import { Tensor } from "./tensor";
 
 interface WeightSpec {
@@ -29,10 +29,16 @@ function toHeads(m: Float32Array, heads: number, dModel: number, dHead: number):
   return out;
 }
 
-/** `tensors`: the GGUF tensor names with their ggml dims. */
-export function weightTable(path: string, d: HookDims, tensors: Map<string, number[]>): Map<string, WeightSpec> {
+/** `gguf`: the file's header as read at load (where each tensor's data lies), so reads do not parse it again. */
+export function weightTable(path: string, d: HookDims, gguf: GgufInspection): Map<string, WeightSpec> {
   const { nLayers, nHeads: H, nKvHeads: HK, dModel: D, dHead: Dh, dMlp: F, nVocab: V } = d;
-  const read = (name: string) => nativeAddon().ggufTensorF32(path, name);
+  const entries = new Map(gguf.tensors.map((t) => [t.name, t]));
+  const tensors = new Map(gguf.tensors.map((t) => [t.name, t.ne]));
+  const read = (name: string) => {
+    const t = entries.get(name);
+    if (!t) throw new Error(`${path} has no tensor ${name}.`);
+    return nativeAddon().ggufTensorF32(path, t.type, gguf.dataOffset + t.offset, t.size, t.ne.reduce((a, b) => a * b, 1));
+  };
   const table = new Map<string, WeightSpec>();
   const put = (name: string, dims: string[], shape: number[], fn: () => Float32Array) =>
     table.set(name, { dims, read: () => new Tensor(shape, fn(), dims) });

@@ -11,12 +11,12 @@ import { compileCell, CellSyntaxError } from "./compiler";
 import { toCellOutput } from "./display";
 import {
   afterAwait,
+  CELL_INTERRUPTED,
   checkInterrupt,
   clearInterrupt,
   executionContext,
   interruptFlag,
   InterruptedError,
-  interruptRequested,
   type ExecutionContext,
 } from "./interrupt";
 import type { CellModules } from "./modules";
@@ -105,12 +105,12 @@ export class Executor {
         if (boxed && boxed[0] !== undefined) emitOutput(toCellOutput(boxed[0]));
       });
     } catch (e) {
-      // The engine raises its own InterruptedError when llama.cpp's abort callback saw the flag.
-      const stopped = e instanceof InterruptedError || (interruptRequested() && (e as Error | undefined)?.name === "InterruptedError");
+      // Cell code and the engine (llama.cpp's abort callback saw the flag) throw the same InterruptedError.
+      const stopped = e instanceof InterruptedError;
       if (stopped || context.cancelled) {
         context.cancelled = true;
         status = "interrupted";
-        error = stopped ? toCellError(e) : { name: "InterruptedError", message: new InterruptedError().message };
+        error = stopped ? toCellError(e) : { name: "InterruptedError", message: CELL_INTERRUPTED };
       } else if (e instanceof CellSyntaxError) {
         status = "error";
         error = { name: e.name, message: e.message, stack: `${e.name}: ${e.message}\n    at ${cellFile}:${e.line}:${e.column}` };

@@ -5,16 +5,15 @@
  * can read it from any thread.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { InterruptedError } from "../engine/errors";
 
 /** Index 0 != 0 while an interrupt is requested. Cleared when the running cell ends. */
 export const interruptFlag = new Int32Array(new SharedArrayBuffer(4));
 
-export class InterruptedError extends Error {
-  override readonly name = "InterruptedError";
-  constructor(message = "The cell was interrupted.") {
-    super(message);
-  }
-}
+export const CELL_INTERRUPTED = "The cell was interrupted.";
+
+// One InterruptedError for the whole codebase: the engine's decode throws it too.
+export { InterruptedError };
 
 /** The execution a piece of cell code belongs to, carried across awaits and timers. */
 export interface ExecutionContext {
@@ -43,11 +42,11 @@ export function inCancelledCell(): boolean {
  * interrupted cell. Compiled cells call it only after their own inline read of the flag saw it set.
  */
 export function checkInterrupt(): void {
-  if (Atomics.load(interruptFlag, 0) !== 0 || inCancelledCell()) throw new InterruptedError();
+  if (Atomics.load(interruptFlag, 0) !== 0 || inCancelledCell()) throw new InterruptedError(CELL_INTERRUPTED);
 }
 
 /** Wraps every `await` in cell code: an interrupted cell's await that settles later goes no further. */
 export function afterAwait<T>(value: T): T {
-  if (inCancelledCell()) throw new InterruptedError();
+  if (inCancelledCell()) throw new InterruptedError(CELL_INTERRUPTED);
   return value;
 }

@@ -19,6 +19,8 @@ import {
   Tensor,
   TruncatedGgufError,
   UnknownHookError,
+  UnknownWeightError,
+  QuantizeError,
   UnsupportedArchitectureError,
   zero,
   bundledModelPath,
@@ -94,6 +96,8 @@ const runCases: { what: string; run: (m: Model) => Promise<unknown>; error: new 
   { what: "a token id out of range", run: (m) => m.runWithCache([1, 600], { names: [] }), error: OutOfRangeError, message: /Token id 600 is out of range/ },
   { what: "an empty input", run: (m) => m.runWithCache([], { names: [] }), error: BadArgumentError, message: /input is empty/ },
   { what: "an unknown quantization type", run: async () => quantize(stories, path.join(dir, "q.gguf"), "Q7_3"), error: BadArgumentError, message: /Unknown quantization type "Q7_3"\. Use one of: .*Q8_0/ },
+  { what: "a misspelled weight name", run: async (m) => m.weight("blocks.0.attn.W_P"), error: UnknownWeightError, message: /Unknown weight "blocks\.0\.attn\.W_P"\. Did you mean .*"blocks\.0\.attn\.W_[QKVO]".* model\.weightNames\(\) lists them all/ },
+  { what: "a quantize into a missing folder", run: async () => quantize(stories, path.join(dir, "no-such-folder", "q.gguf"), "Q8_0"), error: QuantizeError, message: /Quantizing .*stories260K\.gguf to Q8_0 failed\..*destination folder is writable/s },
   { what: "a hook that throws", run: (m) => m.runWithHooks(prompt, { "blocks.2.hook_attn_out": () => { throw new RangeError("my bug"); } }), error: RangeError, message: /my bug/ },
 ];
 
@@ -109,6 +113,21 @@ for (const c of runCases) {
     assert.deepEqual(afterwards.logits.data, before.logits.data);
   });
 }
+
+test("each kind of failure has its own error code", { skip: skipStories }, async () => {
+  const codeOf = async (run: () => unknown) => {
+    try {
+      await run();
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+    return "no error";
+  };
+  assert.equal(await codeOf(() => model.weight("blocks.0.attn.W_P")), "unknown-weight");
+  assert.equal(await codeOf(() => model.runWithHooks(prompt, { "blocks.0.hook_resid_psot": () => undefined })), "unknown-hook");
+  assert.equal(await codeOf(() => quantize(stories, path.join(dir, "no-such-folder", "q.gguf"), "Q8_0")), "quantize-failed");
+  assert.equal(await codeOf(() => load(path.join(dir, "nope.gguf"))), "model-not-found");
+});
 
 test("asking for GPU layers on a CPU-only build says so instead of silently running on the CPU", { skip: skipStories }, async () => {
   await assert.rejects(load(stories, { gpuLayers: 99 }), (e: Error) => e instanceof BadArgumentError && /only these devices are loaded: CPU.*load with gpuLayers: 0/.test(e.message));

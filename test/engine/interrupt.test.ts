@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Worker } from "node:worker_threads";
-import { InterruptedError, load, setInterruptFlag, zero, type Model } from "../../src/engine/index";
+import { InterruptedError, load, zero, type Model } from "../../src/engine/index";
 import { generatedModel } from "./generated";
 
 let model: Model;
@@ -12,13 +12,9 @@ const flag = new Int32Array(new SharedArrayBuffer(4));
 before(async () => {
   // Big enough that one forward pass of a full batch takes far longer than the interrupt delay.
   const path = generatedModel("interrupt-llama", { arch: "llama", layers: 8, heads: 8, dModel: 512, dMlp: 1536, seed: 4 });
-  model = await load(path, { contextSize: 2048, batchSize: 2048, threads: 1 });
-  setInterruptFlag(flag);
+  model = await load(path, { contextSize: 2048, batchSize: 2048, threads: 1, abortFlag: flag });
 });
-after(() => {
-  setInterruptFlag(null);
-  model?.dispose();
-});
+after(() => model?.dispose());
 
 /** Sets flag[0] = 1 after `ms`, from a worker thread (the main thread is busy in llama_decode). */
 function interruptAfter(ms: number): Worker {
