@@ -4,11 +4,10 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { appendOutput, errorOutput, KernelClient, type ExecuteOutcome } from "../host";
-import { NotebookFormatError, parseNotebook, serializeNotebook, type CellOutput, type NotebookData } from "../protocol";
+import { KernelClient, type ExecuteOutcome } from "../host";
+import { appendOutput, errorOutput, NotebookFormatError, parseNotebook, RUNNABLE_LANGUAGES, serializeNotebook, type CellOutput, type NotebookData } from "../protocol";
 import { EXIT, parseCommandArgs, UsageError, type Command } from "./command";
 
-const RUNNABLE_LANGUAGES = new Set(["typescript", "javascript"]);
 
 const help = `Usage: steer-nb run <notebook.steer-nb> [--out <file>] [--timeout <seconds>] [--verbose]
 
@@ -112,7 +111,7 @@ async function run(args: string[]): Promise<number> {
     for (const [i, cell] of notebook.cells.entries()) {
       const index = i + 1;
       if (cell.kind !== "code") continue;
-      if (!RUNNABLE_LANGUAGES.has(cell.language)) {
+      if (!RUNNABLE_LANGUAGES.includes(cell.language)) {
         process.stdout.write(`cell ${index} skipped (language ${cell.language})\n`);
         continue;
       }

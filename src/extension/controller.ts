@@ -6,9 +6,9 @@
  */
 import * as vscode from "vscode";
 import type { ExecuteOutcome } from "../host";
-import type { CellError, CellOutput } from "../protocol";
+import { errorOutput, RUNNABLE_LANGUAGES, STREAM_MIMES, type CellOutput } from "../protocol";
 import type { KernelManager } from "./kernels";
-import { outputToVscode, STREAM_MIMES } from "./outputs";
+import { outputToVscode } from "./outputs";
 import { NOTEBOOK_TYPE } from "./serializer";
 
 export const CONTROLLER_ID = "steer-typescript-kernel";
@@ -27,7 +27,7 @@ export class SteerController implements vscode.Disposable {
 
   constructor(private readonly kernels: KernelManager) {
     this.controller = vscode.notebooks.createNotebookController(CONTROLLER_ID, NOTEBOOK_TYPE, "Steer TypeScript kernel");
-    this.controller.supportedLanguages = ["typescript"];
+    this.controller.supportedLanguages = [...RUNNABLE_LANGUAGES];
     this.controller.supportsExecutionOrder = true;
     this.controller.description = "TypeScript cells in a Node process beside the notebook";
     this.controller.executeHandler = (cells, notebook) => this.enqueue(cells, notebook);
@@ -120,11 +120,11 @@ export class SteerController implements vscode.Disposable {
     await execution.clearOutput();
 
     if (!vscode.workspace.isTrusted) {
-      await execution.replaceOutput(errorOutput({
+      await execution.replaceOutput(outputToVscode(errorOutput({
         name: "Untrusted workspace",
         message: "Steer Notebooks runs cells only in a trusted workspace, because cells run code on this machine. " +
           "Trust this folder with the command 'Workspaces: Manage Workspace Trust', then run the cell again.",
-      }));
+      })));
       execution.end(false, Date.now());
       return false;
     }
@@ -157,15 +157,8 @@ export class SteerController implements vscode.Disposable {
     );
     await appended;
     if (outcome.order !== undefined) execution.executionOrder = outcome.order;
-    if (outcome.status !== "ok") await execution.appendOutput(errorOutput(outcome.error));
+    if (outcome.status !== "ok") await execution.appendOutput(outputToVscode(errorOutput(outcome.error)));
     execution.end(outcome.status === "ok", startTime + outcome.durationMs);
     return outcome.status === "ok";
   }
-}
-
-function errorOutput(error: CellError): vscode.NotebookCellOutput {
-  const e = new Error(error.message);
-  e.name = error.name;
-  e.stack = error.stack ?? "";
-  return new vscode.NotebookCellOutput([vscode.NotebookCellOutputItem.error(e)]);
 }

@@ -4,7 +4,7 @@
  * private key, because VS Code output items carry nothing but mime and bytes.
  */
 import * as vscode from "vscode";
-import { mimeEncoding, type CellOutput, type OutputItem } from "../protocol";
+import { ITEM_KEYS, mimeEncoding, OUTPUT_KEYS, STREAM_MIMES, type CellOutput, type OutputItem } from "../protocol";
 
 /** Private metadata key holding what VS Code has no place for; never shown, stripped on save. */
 export const ROUND_TRIP_KEY = "steer.roundTrip";
@@ -17,8 +17,6 @@ interface OutputRoundTrip {
   /** Whether the output had a `metadata` object of its own (absent stays absent). */
   hasMetadata: boolean;
 }
-
-export const STREAM_MIMES = ["application/vnd.code.notebook.stdout", "application/vnd.code.notebook.stderr"];
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -50,9 +48,9 @@ export function itemFromVscode(item: vscode.NotebookCellOutputItem): OutputItem 
 
 export function outputToVscode(output: CellOutput): vscode.NotebookCellOutput {
   const roundTrip: OutputRoundTrip = { hasMetadata: output.metadata !== undefined };
-  const extra = unknownKeys(output as unknown as Record<string, unknown>, ["items", "metadata"]);
+  const extra = unknownKeys(output as unknown as Record<string, unknown>, OUTPUT_KEYS);
   if (extra) roundTrip.extra = extra;
-  const itemExtras = output.items.map((it) => unknownKeys(it as unknown as Record<string, unknown>, ["mime", "data"]) ?? null);
+  const itemExtras = output.items.map((it) => unknownKeys(it as unknown as Record<string, unknown>, ITEM_KEYS) ?? null);
   if (itemExtras.some((x) => x !== null)) roundTrip.items = itemExtras;
   return new vscode.NotebookCellOutput(output.items.map(itemToVscode), { ...output.metadata, [ROUND_TRIP_KEY]: roundTrip });
 }

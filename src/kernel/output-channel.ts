@@ -5,15 +5,12 @@
  * Console text is sent to the I/O thread at once, which batches it (output-batcher.ts): batching
  * here would hold text back whenever the main thread is busy in a synchronous loop.
  */
-import type { CellOutput, KernelToHost } from "../protocol";
+import { STDERR_MIME, STDOUT_MIME, type CellOutput, type KernelToHost } from "../protocol";
 import { executionContext } from "./interrupt";
 
 export type StreamName = "stdout" | "stderr";
 
-export const STREAM_MIME: Record<StreamName, string> = {
-  stdout: "application/vnd.code.notebook.stdout",
-  stderr: "application/vnd.code.notebook.stderr",
-};
+export const STREAM_MIME: Record<StreamName, string> = { stdout: STDOUT_MIME, stderr: STDERR_MIME };
 
 let send: (message: KernelToHost) => void = () => {};
 let latestExecutionId: string | undefined;

@@ -5,7 +5,7 @@
  * additions are never dropped by an older build.
  */
 import { findJsonSyntaxError } from "./json-syntax";
-import { mimeEncoding, type CellOutput, type OutputItem } from "./outputs";
+import { ITEM_KEYS, mimeEncoding, OUTPUT_KEYS, type CellOutput, type OutputItem } from "./outputs";
 
 export const NOTEBOOK_FORMAT = "steer-nb/1";
 /** Every format string this build reads. */
@@ -54,8 +54,6 @@ export class NotebookFormatError extends Error {
 const TOP_KEYS = ["format", "metadata", "cells"];
 const CELL_KEYS = ["kind", "language", "source", "metadata", "execution", "outputs"];
 const EXECUTION_KEYS = ["order", "success", "durationMs"];
-const OUTPUT_KEYS = ["items", "metadata"];
-const ITEM_KEYS = ["mime", "data"];
 
 const DEFAULT_LANGUAGE: Record<CellKind, string> = { code: "typescript", markdown: "markdown" };
 
@@ -214,14 +212,14 @@ function sourceLines(source: string): string[] {
   return source === "" ? [] : source.split(/(?<=\n)/);
 }
 
-function ordered(from: Record<string, unknown>, knownKeys: string[], known: Record<string, unknown>): Record<string, unknown> {
+function ordered(from: Record<string, unknown>, knownKeys: readonly string[], known: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of knownKeys) if (known[k] !== undefined) out[k] = known[k];
   for (const [k, v] of Object.entries(from)) if (!knownKeys.includes(k) && v !== undefined) out[k] = v;
   return out;
 }
 
-function withUnknown<T extends object>(known: T, raw: Record<string, unknown>, knownKeys: string[]): T {
+function withUnknown<T extends object>(known: T, raw: Record<string, unknown>, knownKeys: readonly string[]): T {
   const out = known as Record<string, unknown>;
   for (const [k, v] of Object.entries(raw)) if (!knownKeys.includes(k)) out[k] = v;
   return known;

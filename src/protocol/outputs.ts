@@ -16,14 +16,47 @@ export interface CellOutput {
 
 export type MimeEncoding = "text" | "json" | "base64";
 
+/** The mimes of console text and errors (VS Code's own, so its built-in views show them). */
+export const STDOUT_MIME = "application/vnd.code.notebook.stdout";
+export const STDERR_MIME = "application/vnd.code.notebook.stderr";
+export const ERROR_MIME = "application/vnd.code.notebook.error";
+export const STREAM_MIMES: readonly string[] = [STDOUT_MIME, STDERR_MIME];
+
+/** The keys of an output and of an item; anything else is an unknown field that must survive. */
+export const OUTPUT_KEYS: readonly string[] = ["items", "metadata"];
+export const ITEM_KEYS: readonly string[] = ["mime", "data"];
+
+/** Languages of code cells the kernel runs (esbuild compiles both). */
+export const RUNNABLE_LANGUAGES: readonly string[] = ["typescript", "javascript"];
+
+export interface OutputError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+/** The output VS Code shows for an error (`NotebookCellOutputItem.error` uses the same mime and shape). */
+export function errorOutput(error: OutputError): CellOutput {
+  return { items: [{ mime: ERROR_MIME, data: { name: error.name, message: error.message, stack: error.stack ?? "" } }] };
+}
+
+/** Appends an output, merging console text into the previous output of the same stream, as a terminal shows it. */
+export function appendOutput(outputs: CellOutput[], output: CellOutput): void {
+  const last = outputs[outputs.length - 1];
+  const item = output.items.length === 1 ? output.items[0] : undefined;
+  const lastItem = last?.items.length === 1 ? last.items[0] : undefined;
+  if (item && lastItem && STREAM_MIMES.includes(item.mime) && item.mime === lastItem.mime) {
+    outputs[outputs.length - 1] = { ...last, items: [{ mime: item.mime, data: String(lastItem.data) + String(item.data) }] };
+    return;
+  }
+  outputs.push(output);
+}
+
 /** How a mime's `data` is encoded in messages and in the file. */
 export function mimeEncoding(mime: string): MimeEncoding {
   if (mime === "application/json" || mime.endsWith("+json")) return "json";
   if (mime.startsWith("text/") || mime === "image/svg+xml" || mime.endsWith("+xml")) return "text";
-  if (mime === "application/vnd.code.notebook.stdout" || mime === "application/vnd.code.notebook.stderr") return "text";
-  if (mime === "application/vnd.code.notebook.error") return "json";
+  if (STREAM_MIMES.includes(mime)) return "text";
+  if (mime === ERROR_MIME) return "json";
   return "base64";
 }
-
-/** The product's own rich output types. Each has a renderer in `renderers/`. */
-export const STEER_MIME_PREFIX = "application/vnd.steer.";
