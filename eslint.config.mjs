@@ -1,5 +1,5 @@
 // Lint: TypeScript rules plus the import directions of DEVELOPERS.md, one block per folder.
-// extension -> host -> protocol; cli -> host, models, gguf, engine; kernel -> lens -> engine -> native;
+// extension -> host -> protocol; cli -> host, models, gguf, engine; kernel -> lens -> engine -> native (lens also -> gguf, for control vectors);
 // models -> gguf; renderers -> webview -> protocol. Only src/extension may import `vscode`.
 import tseslint from "typescript-eslint";
 
@@ -8,7 +8,7 @@ const allowed = {
   extension: ["host", "protocol"],
   host: ["protocol"],
   kernel: ["lens", "engine", "protocol", "gguf", "models"],
-  lens: ["engine", "protocol"],
+  lens: ["engine", "protocol", "gguf"],
   engine: ["gguf", "protocol"],
   protocol: [],
   cli: ["host", "protocol", "models", "gguf", "engine"],

@@ -1,6 +1,6 @@
 // Builds the three kinds of bundle: the extension host (CommonJS, Node), the kernel and CLI (Node),
-// and the notebook renderers (ES modules, browser). node-llama-cpp, esbuild and the native addon
-// stay unbundled: they find their binaries at run time.
+// and the notebook renderers (ES modules, browser). node-llama-cpp, esbuild, @resvg/resvg-js (PNG export)
+// and the native addon stay unbundled: they find their binaries at run time.
 import * as esbuild from "esbuild";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { generateCellTypes } from "./cell-types.mjs";
@@ -8,7 +8,7 @@ import { generateCellTypes } from "./cell-types.mjs";
 const watch = process.argv.includes("--watch");
 const production = process.argv.includes("--production");
 
-const nodeExternal = ["vscode", "node-llama-cpp", "esbuild", "*.node"];
+const nodeExternal = ["vscode", "node-llama-cpp", "esbuild", "@resvg/resvg-js", "*.node"];
 
 const common = {
   bundle: true,
@@ -42,6 +42,8 @@ const configs = [
       .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
       .map((f) => `renderers/${f}`),
     outdir: "dist/renderers",
+    // plotly's registry imports a map library's stylesheet the massive view never uses.
+    loader: { ".css": "empty" },
   },
 ];
 

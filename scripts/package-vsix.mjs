@@ -46,6 +46,12 @@ copy("node_modules/esbuild/lib");
 copy(`node_modules/@esbuild/${platform}`);
 copy(`node_modules/@node-llama-cpp/${platform}/package.json`);
 copy(`node_modules/@node-llama-cpp/${platform}/bins/${platform}`);
+// PNG export: resvg's loader and its prebuilt binary for this platform.
+const resvgBinary = `@resvg/resvg-js-${platform}-gnu`;
+copy("node_modules/@resvg/resvg-js/package.json");
+copy("node_modules/@resvg/resvg-js/index.js");
+copy("node_modules/@resvg/resvg-js/js-binding.js");
+copy(`node_modules/${resvgBinary}`);
 
 const staged = {
   ...pkg,
@@ -56,6 +62,8 @@ const staged = {
     [`@esbuild/${platform}`]: version(`@esbuild/${platform}`),
     [`@node-llama-cpp/${platform}`]: version(`@node-llama-cpp/${platform}`),
     "steer-nb-ts-plugin": version("steer-nb-ts-plugin"),
+    "@resvg/resvg-js": version("@resvg/resvg-js"),
+    [resvgBinary]: version(resvgBinary),
   },
 };
 writeFileSync(join(stage, "package.json"), JSON.stringify(staged, null, 2) + "\n");

@@ -2,6 +2,7 @@
 // toy-circuits.test.ts runs the same functions through the reference (test/reference) and through
 // llama.cpp (src/engine).
 // A forward takes token ids and hooks that read or edit activations in place (TransformerLens names).
+import { parseComponent } from "../../src/protocol";
 
 export interface Activation {
   shape: readonly number[];
@@ -32,9 +33,9 @@ export interface ToyTruth {
 }
 
 export function parseHead(name: string): HeadRef {
-  const m = /^a(\d+)\.h(\d+)$/.exec(name);
-  if (!m) throw new Error(`head name ${name} is not of the form a{layer}.h{head}`);
-  return { layer: Number(m[1]), head: Number(m[2]) };
+  const c = parseComponent(name);
+  if (c?.kind !== "head") throw new Error(`head name ${name} is not of the form a{layer}.h{head}`);
+  return { layer: c.layer, head: c.head };
 }
 
 /** A hook on blocks.L.attn.hook_z that zeroes one head at every position. */

@@ -1,0 +1,11 @@
+// steer.attribute: attribution without gradients. Per-head outputs, direct logit attribution, the logit
+// lens, and the residual stream accumulated or decomposed (TransformerLens names).
+export { directLogitAttribution, LogitAttribution } from "./attribution-dla";
+export type { LogitAttributionOptions } from "./attribution-dla";
+export { headResults, stackHeadResults } from "./attribution-heads";
+export type { StackedHeadResults } from "./attribution-heads";
+export { logitLens, LogitLens } from "./attribution-logit-lens";
+export type { LogitLensOptions } from "./attribution-logit-lens";
+export { accumulatedResid, decomposeResid, ResidComponents } from "./attribution-resid";
+export type { ResidOptions, AccumulatedResidOptions, ResidInfo } from "./attribution-resid";
+export type { Direction } from "./attribution-unembed";
