@@ -54,14 +54,15 @@ export function generateCellTypes() {
   const hookNames = hooksSymbol ? members(checker.getTypeOfSymbol(hooksSymbol)) : [];
   for (const source of TYPE_SOURCES) if (!emitted.has(source)) throw new Error(`cell-types: ${source} is not part of the cell API any more; update TYPE_SOURCES.`);
 
-  // Mirrors cellApiModule() in steer-api.ts: every member, every hook, `steer` and the default.
+  // Mirrors cellApiModule() in steer-api.ts: every member, every hook (a hook wins over a member of the
+  // same name, as there: `patch` is steer.hooks.patch, steer.patch stays the sweeps), `steer` and the default.
   const api = [
     `import { steer as api } from "${INTERNAL}kernel/steer-api";`,
     "/** The cell API: the global `steer`. */",
     "export type SteerApi = typeof api;",
     "export const steer: SteerApi;",
     "export default steer;",
-    ...members(steerType).map((m) => `export const ${m}: SteerApi[${JSON.stringify(m)}];`),
+    ...members(steerType).filter((m) => !hookNames.includes(m)).map((m) => `export const ${m}: SteerApi[${JSON.stringify(m)}];`),
     ...hookNames.map((m) => `export const ${m}: SteerApi["hooks"][${JSON.stringify(m)}];`),
     ...TYPE_SOURCES.map((s) => `export type * from "${INTERNAL}${s}";`),
   ];

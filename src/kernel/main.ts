@@ -15,7 +15,8 @@ import { CellModules } from "./modules";
 import { connectOutputs, sendToHost, writeStream } from "./output-channel";
 import { dispatchRendererMessage } from "./renderer-messages";
 import { installStackTraces } from "./stack-traces";
-import { cellApiModule, steer } from "./steer-api";
+import { cellApiModule, resolvePathsIn, steer } from "./steer-api";
+import { registerViewRequests } from "./view-requests";
 
 const socketPath = process.env[KERNEL_SOCKET_ENV];
 if (!socketPath) {
@@ -31,7 +32,10 @@ const send = (message: KernelToHost) => worker.postMessage(message);
 connectOutputs(send);
 captureConsole();
 guardTimers();
-const executor = new Executor(new CellModules(cellApiModule), steer);
+const modules = new CellModules(cellApiModule);
+resolvePathsIn(() => modules.folder);
+const executor = new Executor(modules, steer);
+registerViewRequests();
 
 function describe(error: unknown): string {
   return error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);

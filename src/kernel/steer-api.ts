@@ -8,17 +8,20 @@ import { emitOutput } from "./output-channel";
 import { onRendererMessage, postRendererMessage } from "./renderer-messages";
 import { checkInterrupt, interruptFlag } from "./interrupt";
 import { resolve } from "node:path";
-import { addVector, bundledModelPath, load, mean, patch, quantize, setInterruptFlag, zero, type LoadOptions } from "../engine";
+import { attribute, circuit, heads, massive, metrics, patch as patching, steering } from "../lens";
+import { addVector, bundledModelPath, load, mean, patch, quantize, zero, type LoadOptions } from "../engine";
 
 /** Shows a value below the cell now (the cell keeps running). `mime` forces the output type. */
 export function display(value: unknown, mime?: string): void {
   emitOutput(toCellOutput(value, mime));
 }
 
-// The engine's decode aborts (llama.cpp abort callback) while the I/O thread has this flag raised.
-setInterruptFlag(interruptFlag);
-// Relative model paths resolve against the notebook's folder (the executor's __dirname for cells).
-const notebookFolder = (): string => (Reflect.get(globalThis, "__dirname") as string | undefined) ?? process.cwd();
+let notebookFolder = (): string => process.cwd();
+
+/** Relative model paths resolve against `folder()`: the kernel passes the running notebook's folder. */
+export function resolvePathsIn(folder: () => string): void {
+  notebookFolder = folder;
+}
 
 export const steer = {
   display,
@@ -31,16 +34,34 @@ export const steer = {
   postRendererMessage,
   checkInterrupt,
   /** A GGUF model with hooks (default: the bundled samples/models/toy-circuits.gguf). */
-  load: (path?: string, options?: LoadOptions) => load(path ?? bundledModelPath(), { ...options, baseDir: notebookFolder() }),
+  // Decoding aborts (llama.cpp's abort callback) while the I/O thread has the interrupt flag raised.
+  load: (path?: string, options?: LoadOptions) => load(path ?? bundledModelPath(), { ...options, baseDir: notebookFolder(), abortFlag: interruptFlag }),
   /** Writes a quantized copy (Q8_0, Q4_K_M, Q4_0, F16, ...) and returns its provenance. */
   quantize: (src: string, dst: string, type: string) => quantize(resolve(notebookFolder(), src), resolve(notebookFolder(), dst), type),
   /** Ready-made hook functions: ablation (zero, mean), activation patching, steering vectors. */
   hooks: { zero, mean, patch, addVector },
+  /** Metrics on the last position: logitDiff(" Mary", " John"), logProb, prob, klToClean. */
+  metrics,
+  /** Activation patching sweeps (residual, attnOut, mlpOut, heads, path) and their re-runs. */
+  patch: patching,
+  /** Attribution without gradients: direct logit attribution, logit lens, decomposed residual stream. */
+  attribute,
+  /** Head detectors (previous-token, duplicate-token, induction) and attention patterns. */
+  heads,
+  /** Circuit discovery, the Circuit value and its exports (JSON for EAP-IG, DOT, Mermaid, SVG, PNG). */
+  circuit,
+  /** Massive activations (Sun et al. 2024): scan and ablate. */
+  massive,
+  /** Contrastive steering vectors and llama.cpp control vectors. */
+  steering,
 };
 
 export type SteerApi = typeof steer;
 
-/** What `import ... from "steer-nb"` yields: every member and every hook by name, and `steer` as default. */
+/**
+ * What `import ... from "steer-nb"` yields: every member and every hook by name, and `steer` as default.
+ * A hook wins over a member of the same name: `import { patch }` is the hook steer.hooks.patch.
+ */
 export function cellApiModule(): Record<string, unknown> {
   return { ...steer, ...steer.hooks, steer, default: steer };
 }
