@@ -1,9 +1,10 @@
 // End to end in a real VS Code: code-server (VS Code's workbench and extension host) with the extension
 // installed as a user installs it (the VSIX of scripts/package-vsix.mjs, through VS Code's own
 // installer), driven through Debian's chromium by playwright-core. Opens a notebook, runs every cell,
-// and checks what a person would see: console and display outputs, an error, the steer-renderer view
-// inside its webview, a click round trip renderer -> kernel -> renderer, the kernel state in the status
-// bar, the saved file, the bundled getting-started sample run on the bundled model through llama.cpp,
+// and checks what a person would see: console and display outputs, an error, a head heatmap inside its
+// webview whose click patches that head (renderer -> host -> kernel -> renderer), the kernel state in the
+// status bar, the saved file, the bundled getting-started sample run on the bundled model through llama.cpp
+// with every toolkit view drawn,
 // and completions of the cell API in a cell (VS Code's TypeScript server with the extension's plugin,
 // ts-plugin/). scripts/setup-e2e.sh installs code-server and chromium; without them this test skips and
 // says so.
@@ -14,7 +15,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statS
 import { createServer } from "node:net";
 import * as path from "node:path";
 import { chromium, type Browser, type Frame, type Page } from "playwright-core";
-import { parseNotebook, type NotebookData } from "../../src/protocol/index";
+import { parseNotebook, VIEW_MIMES, type HeadsView, type NotebookData } from "../../src/protocol/index";
 
 const repoRoot = path.resolve(import.meta.dirname, "../..");
 const e2eDir = path.join(repoRoot, ".tmp/e2e");
@@ -38,7 +39,7 @@ const skip = missing.length ? `needs ${missing.join(", ")}: run scripts/setup-e2
 const STEP_MS = 90_000;
 
 test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { skip, timeout: 8 * 60_000 }, async () => {
-  for (const f of ["dist/extension.js", "dist/kernel.js", "dist/renderers/steer.js", "dist/types/steer-nb.d.ts"]) {
+  for (const f of ["dist/extension.js", "dist/kernel.js", "dist/renderers/heads.js", "dist/types/steer-nb.d.ts"]) {
     assert.ok(existsSync(path.join(repoRoot, f)), `${f} is missing: run npm run build first`);
   }
   const run = path.join(e2eDir, `run-${process.pid}`);
@@ -95,27 +96,24 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
     await runCommand(page, "Notebook: Run All");
 
     // Console output streams into the cell; display() output and the error appear below their cells.
-    const texts = await until("cell outputs in the output webview", async () => {
-      const all = await frameTexts(page!);
-      const wanted = ["hello from the kernel", "second line", "display says hi", "kernel pid", "boom from cell 5 (answer 42)"];
-      return wanted.every((w) => all.includes(w)) ? all : undefined;
-    });
+    const wantedTexts = ["hello from the kernel", "second line", "display says hi", "kernel pid", "boom from cell 5 (answer 42)"];
+    const texts = await gatherWhileScrolling(page, "cell outputs in the output webview", (seen) => wantedTexts.every((w) => seen.includes(w)));
     assert.ok(texts.indexOf("hello from the kernel") < texts.indexOf("second line"), "console lines keep their order");
 
-    // The steer-renderer view, inside the webview frames: its JSON, then the click round trip.
-    const viewFrame = await until("the steer-renderer view (.steer-view)", () => frameWith(page!, ".steer-view"));
-    const view = viewFrame.locator(".steer-view").first();
-    assert.match(await view.innerText(), /tensor[\s\S]*"layer": 0[\s\S]*"values"/);
-    await view.locator("button.steer-send").click();
-    const reply = await until("the kernel's answer in the view", async () => {
-      const t = await view.locator(".steer-reply").innerText().catch(() => "");
-      return t.includes("kernel replied") ? t : undefined;
+    // The head heatmap, inside the webview frames: a click on the planted name mover (layer 3, head 2)
+    // travels renderer -> host -> kernel, which re-runs the sweep's own patch for that head alone.
+    const viewFrame = await until("the head heatmap (.steer-grid)", () => frameWith(page!, ".steer-grid"));
+    const grid = viewFrame.locator(".steer-grid").first();
+    assert.equal(await grid.getAttribute("data-rows"), "4");
+    assert.equal(await grid.getAttribute("data-cols"), "4");
+    const cell = Number(await grid.getAttribute("data-cell"));
+    await grid.locator("canvas").click({ position: { x: 2.5 * cell, y: 3.5 * cell } });
+    const metric = await until("the patched metric in the view", async () => {
+      const table = viewFrame.locator(".steer-metric").first();
+      return (await table.count()) ? { before: Number(await table.getAttribute("data-before")), after: Number(await table.getAttribute("data-after")) } : undefined;
     });
-    const answer = JSON.parse(reply.slice(reply.indexOf("{")));
-    assert.equal(answer.type, "echo");
-    assert.equal(answer.event, "click");
-    const pidLine = /kernel pid (\d+)/.exec(texts);
-    assert.equal(String(answer.kernelPid), pidLine?.[1], "the reply came from the kernel that ran the cells");
+    assert.ok(metric.before < -10 && metric.after > 10, `patching a3.h2 restores the clean logit difference: ${JSON.stringify(metric)}`);
+    assert.match(await viewFrame.locator(".steer-top").last().innerText(), /Mary/, "the top token after the patch is the clean answer");
 
     const status = await until("the kernel state in the status bar", async () => {
       const t = await page!.locator(".statusbar").innerText();
@@ -163,9 +161,9 @@ function checkSaved(nb: NotebookData): void {
   assert.equal(logCell.execution?.success, true);
   assert.equal(typeof logCell.execution?.order, "number");
   const displayMimes = displayCell.outputs.flatMap((o) => o.items.map((i) => i.mime));
-  assert.ok(displayMimes.includes("application/vnd.steer.tensor+json"), `display mimes: ${displayMimes.join(", ")}`);
-  const tensor = displayCell.outputs.flatMap((o) => o.items).find((i) => i.mime === "application/vnd.steer.tensor+json");
-  assert.deepEqual(tensor?.data, { layer: 0, values: [1, 2, 3] }, "JSON outputs are stored as JSON, not strings");
+  assert.ok(displayMimes.includes(VIEW_MIMES.heads), `display mimes: ${displayMimes.join(", ")}`);
+  const heads = displayCell.outputs.flatMap((o) => o.items).find((i) => i.mime === VIEW_MIMES.heads)?.data as HeadsView | undefined;
+  assert.deepEqual(heads?.axes, ["layer", "head"], "JSON outputs are stored as JSON, not strings");
   assert.equal(errorCell.execution?.success, false);
   assert.equal(errorCell.outputs[0]?.items[0]?.mime, "application/vnd.code.notebook.error");
   // The cell after the failing one did not run: its old output, with unknown fields, is written back as read.
@@ -177,31 +175,23 @@ function checkSaved(nb: NotebookData): void {
 
 /**
  * What a new user runs first: the bundled sample, on the bundled model, through llama.cpp in a kernel
- * on code-server's Node 24. Outputs far below the fold are rendered only when scrolled to, so the
- * notebook is scrolled as a reader would (back to the top after the end, while cells still run),
- * gathering the webview text on the way.
+ * on code-server's Node 24, every view drawn by its renderer.
  */
 async function checkGettingStarted(page: Page, file: string, userData: string, installed: string): Promise<void> {
   await openFile(page, "getting-started.steer-nb");
   await runCommand(page, "Notebook: Run All");
+  // Text outputs and the toolkit's views (each drawn by its renderer, whose titles are text).
   const wanted = [
-    /logit\(" Mary"\) - logit\(" John"\) = -?\d+\.\d+/,
-    /most important head: a\d+\.h\d+ \(-?\d+\.\d\)/,
-    /a\d+\.h\d+ puts \d+\.\d% of its attention on the first token/,
+    /logit\(" Mary"\) - logit\(" John"\) = 32\.\d\d/,
+    /Head patching: z/,
+    /a2\.h1 -23\.7, a1\.h0 -23\.3, a3\.h2 -18\.9/,
+    /Circuit for logit\(" Mary"\) - logit\(" John"\)/,
+    /Massive activations at hook_resid_post, 2 texts/,
   ];
-  const box = await page.locator(".notebook-editor:visible").first().boundingBox();
-  assert.ok(box, "the notebook editor has no box on the page");
-  let seen = "";
   let failedMarks = 0;
-  let step = 0;
-  await until(`the sample's results in the output webview (${wanted.join(", ")})`, async () => {
-    seen += await frameTexts(page);
+  await gatherWhileScrolling(page, `the sample's results in the output webview (${wanted.join(", ")})`, async (seen) => {
     failedMarks += await page.locator(".notebook-editor:visible .codicon-notebook-state-error").count();
-    if (wanted.every((w) => w.test(seen))) return true;
-    // Over the cells' left margin: the main frame, not an output webview, gets the wheel.
-    await page.mouse.move(box.x + 20, box.y + box.height / 2);
-    await page.mouse.wheel(0, ++step % 15 === 0 ? -100_000 : 400);
-    return false;
+    return wanted.every((w) => w.test(seen));
   });
   await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-sample.png") });
   assert.equal(failedMarks, 0, "a cell of the sample shows the failed mark");
@@ -371,6 +361,31 @@ async function runCommand(page: Page, title: string): Promise<void> {
     return (await first.innerText()).includes(title);
   });
   await page.keyboard.press("Enter");
+}
+
+/**
+ * Outputs far below the fold are rendered only when scrolled to: scrolls the notebook as a reader would
+ * (back to the top after the end, while cells still run), gathering the webview text on the way, until
+ * `done` holds for all that was seen. Ends scrolled to the top.
+ */
+async function gatherWhileScrolling(page: Page, what: string, done: (seen: string) => boolean | Promise<boolean>): Promise<string> {
+  const box = await page.locator(".notebook-editor:visible").first().boundingBox();
+  assert.ok(box, "the notebook editor has no box on the page");
+  let seen = "";
+  let step = 0;
+  // Over the cells' left margin: the main frame, not an output webview, gets the wheel.
+  const wheel = async (dy: number) => {
+    await page.mouse.move(box.x + 20, box.y + box.height / 2);
+    await page.mouse.wheel(0, dy);
+  };
+  await until(what, async () => {
+    seen += await frameTexts(page);
+    if (await done(seen)) return true;
+    await wheel(++step % 15 === 0 ? -100_000 : 400);
+    return false;
+  });
+  await wheel(-100_000);
+  return seen;
 }
 
 /** Text of the webview frames only: cell outputs live there, cell sources (which repeat the same words) do not. */

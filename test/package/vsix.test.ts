@@ -40,7 +40,7 @@ function files(root: string): string[] {
 test("the VSIX holds the run-time files and leaves the heavy ones out", { skip }, () => {
   const all = files(ext);
   for (const needed of [
-    "dist/extension.js", "dist/kernel.js", "dist/kernel-io.js", "dist/renderers/steer.js", "dist/types/steer-nb.d.ts",
+    "dist/extension.js", "dist/kernel.js", "dist/kernel-io.js", "dist/renderers/heads.js", "dist/types/steer-nb.d.ts",
     "native/build/Release/steer_llama.node", "samples/models/toy-circuits.gguf", "samples/getting-started.steer-nb",
     "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libllama.v0.4.0.so", "node_modules/esbuild/lib/main.js",
     "node_modules/@esbuild/linux-x64/bin/esbuild", "node_modules/steer-nb-ts-plugin/index.js",
