@@ -7,17 +7,20 @@ import { basename, dirname, join, resolve } from "node:path";
 import { KernelClient, type ExecuteOutcome } from "../host";
 import { appendOutput, errorOutput, NotebookFormatError, parseNotebook, RUNNABLE_LANGUAGES, serializeNotebook, type CellOutput, type NotebookData } from "../protocol";
 import { EXIT, parseCommandArgs, UsageError, type Command } from "./command";
+import { outputsText } from "./output-text";
 
 
-const help = `Usage: steer-nb run <notebook.steer-nb> [--out <file>] [--timeout <seconds>] [--verbose]
+const help = `Usage: steer-nb run <notebook.steer-nb> [--out <file>] [--timeout <seconds>] [--quiet] [--verbose]
 
 Runs every code cell in order in a fresh kernel (a Node process, as in VS Code) and writes the
 outputs and execution info (order, success, duration) into the notebook, or into --out. Prints one
-line per cell. Stops at the first failing cell: later cells keep their previous outputs.
+line per cell with what it printed and a one-line summary of each view (a heatmap, a circuit, ...).
+Stops at the first failing cell: later cells keep their previous outputs.
 
 Options:
   -o, --out <file>       Write the executed notebook here instead of over the input.
   -t, --timeout <secs>   Per-cell time limit: a cell running longer is interrupted and fails.
+  -q, --quiet            Print only the status line of each cell.
   -v, --verbose          Also print the kernel's own log (native library messages) to stderr.
   -h, --help             Show this help.
 
@@ -33,6 +36,7 @@ interface RunOptions {
   out: string;
   timeoutMs?: number;
   verbose: boolean;
+  quiet: boolean;
 }
 
 function parse(args: string[]): RunOptions {
@@ -40,6 +44,7 @@ function parse(args: string[]): RunOptions {
     out: { type: "string", short: "o" },
     timeout: { type: "string", short: "t" },
     verbose: { type: "boolean", short: "v" },
+    quiet: { type: "boolean", short: "q" },
   });
   const { positionals, values } = parsed;
   if (positionals.length !== 1) {
@@ -52,7 +57,7 @@ function parse(args: string[]): RunOptions {
     timeoutMs = seconds * 1000;
   }
   const notebook = resolve(positionals[0]);
-  return { notebook, out: values.out ? resolve(values.out) : notebook, timeoutMs, verbose: values.verbose ?? false };
+  return { notebook, out: values.out ? resolve(values.out) : notebook, timeoutMs, verbose: values.verbose ?? false, quiet: values.quiet ?? false };
 }
 
 function load(path: string): NotebookData | string {
@@ -128,6 +133,7 @@ async function run(args: string[]): Promise<number> {
       if (outcome.status === "ok") {
         ran++;
         process.stdout.write(`cell ${index} ok ${outcome.durationMs} ms\n`);
+        if (!options.quiet) process.stdout.write(outputsText(outputs));
         continue;
       }
       const message = describeFailure(outcome);

@@ -1,7 +1,7 @@
 // `steer-nb run` end to end: the built CLI (bin/steer-nb.js -> dist/cli.js) on fixture notebooks.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -30,7 +30,8 @@ describe("steer-nb run", { timeout: 120_000 }, () => {
     const out = join(dir, "basic.out.steer-nb");
     const r = cli(["run", input, "--out", out]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^cell 2 ok \d+ ms\ncell 3 ok \d+ ms\ncell 4 skipped \(language python\)\n2 code cells ran\./);
+    assert.match(r.stdout, /^cell 2 ok \d+ ms\n  hello from cell 2\ncell 3 ok \d+ ms\n[\s\S]*cell 4 skipped \(language python\)\n2 code cells ran\./);
+    assert.match(cli(["run", input, "--out", out, "--quiet"]).stdout, /^cell 2 ok \d+ ms\ncell 3 ok \d+ ms\ncell 4 skipped \(language python\)\n2 code cells ran\./);
     assert.equal(readFileSync(input, "utf8"), before);
     const nb = parseNotebook(readFileSync(out, "utf8"), out);
     const [, second, third] = nb.cells;
@@ -51,7 +52,7 @@ describe("steer-nb run", { timeout: 120_000 }, () => {
     const out = join(dir, "failing.out.steer-nb");
     const r = cli(["run", join(fixtures, "failing.steer-nb"), "--out", out]);
     assert.equal(r.status, 1);
-    assert.match(r.stdout, /^cell 1 ok \d+ ms\ncell 2 FAILED: TypeError: too many sides: 5\n    at check \(cell-2\.ts:4:30\)\n    at cell-2\.ts:6:1\n$/);
+    assert.match(r.stdout, /^cell 1 ok \d+ ms\n {2}limit 3\ncell 2 FAILED: TypeError: too many sides: 5\n    at check \(cell-2\.ts:4:30\)\n    at cell-2\.ts:6:1\n$/);
     assert.match(r.stderr, /stopped at cell 2: TypeError: too many sides: 5/);
     const nb = parseNotebook(readFileSync(out, "utf8"), out);
     assert.deepEqual(nb.cells[1].outputs, [
@@ -67,6 +68,20 @@ describe("steer-nb run", { timeout: 120_000 }, () => {
     assert.equal(nb.cells[1].execution?.success, false);
     assert.deepEqual(nb.cells[2].outputs, [{ items: [{ mime: "text/plain", data: "old output" }] }]);
     assert.deepEqual(nb.cells[2].execution, { order: 7, success: true, durationMs: 1 });
+  });
+
+  test("prints a one-line summary of each toolkit view, and the text the cell printed", () => {
+    const nb = join(dir, "views.steer-nb");
+    const code = [
+      "const model = await steer.load();",
+      'const sweep = await steer.patch.heads(model, { clean: "When Mary and John went to the store, John gave a drink to", corrupt: "When Mary and John went to the store, Mary gave a drink to", metric: steer.metrics.logitDiff(" Mary", " John") });',
+      "console.log(sweep.top(1)[0].name);",
+      "sweep",
+    ].join("\n");
+    writeFileSync(nb, JSON.stringify({ format: "steer-nb/1", cells: [{ kind: "code", source: code }] }));
+    const r = cli(["run", nb]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^cell 1 ok \d+ ms\n {2}a3\.h2\n {2}\[head heatmap 4x4, top a3\.h2 1\]\n/);
   });
 
   test("writes in place without --out", () => {
