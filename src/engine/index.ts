@@ -8,6 +8,7 @@ export type { HookFn, HookContext, BatchOptions, RunStats } from "./forward";
 export { zero, mean, patch, addVector } from "./interventions";
 export type { Selection } from "./interventions";
 export { quantize } from "./quantize";
+export { seededRandom } from "./sampling";
 export type { Provenance } from "./model-file";
 export { FILE_TYPES } from "./model-file";
 export { llamaLog } from "./log";

@@ -9,8 +9,8 @@ export interface SamplingOptions {
   seed?: number;
 }
 
-/** mulberry32: small, fast, and the same sequence on every platform for a given seed. */
-function rng(seed: number): () => number {
+/** Uniform [0, 1) from mulberry32: small, fast, and the same sequence on every platform for a given seed. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -30,7 +30,7 @@ export function argmax(xs: ArrayLike<number>): number {
 export function sampler(options: SamplingOptions): (logits: Float32Array) => number {
   const temperature = options.temperature ?? 0;
   if (temperature <= 0) return argmax;
-  const random = rng(options.seed ?? 0);
+  const random = seededRandom(options.seed ?? 0);
   const topK = options.topK ?? 0;
   const topP = options.topP ?? 1;
   return (logits) => {

@@ -4,7 +4,7 @@
  * token after such a copy) divided by all its attention, averaged over prompts. Duplicate-token and
  * induction heads show on a random token sequence repeated twice, so that is the default input.
  */
-import { BadArgumentError, Tensor, type Model } from "../engine";
+import { BadArgumentError, seededRandom, Tensor, type Model } from "../engine";
 import { metaValue, readGGUFHeader } from "../gguf";
 import { tokenizePrompts, type Prompts } from "./inputs";
 import { KERNEL_SESSION } from "./result";
@@ -54,17 +54,6 @@ export function detectionPattern(kind: DetectorKind, tokens: readonly number[]):
   return out;
 }
 
-/** Seeded uniform [0, 1) (mulberry32): the default sequences must be the same on every run. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The vocabulary's normal tokens (GGUF token type 1), or every id but BOS/EOS when the file has no types. */
 function normalTokens(model: Model): number[] {
@@ -94,7 +83,7 @@ export function randomRepeatedTokens(model: Model, options: RepeatedTokensOption
   const V = model.config.nVocab;
   for (const t of pool) if (!Number.isInteger(t) || t < 0 || t >= V) throw new BadArgumentError(`pool has token id ${t}, out of range for the vocabulary of ${V} tokens.`);
   if (new Set(pool).size < seqLen) throw new BadArgumentError(`The pool has ${new Set(pool).size} distinct tokens, fewer than seqLen ${seqLen}: sequences draw distinct tokens. Use a smaller seqLen or a larger pool.`);
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   return Array.from({ length: count }, () => {
     const left = [...new Set(pool)];
     const half: number[] = [];
