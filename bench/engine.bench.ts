@@ -162,7 +162,7 @@ async function positionSweep(model: Model) {
   const all = blocks.flatMap((b) => b.items);
   const plain = await time(() => model.runBatch(all), sweepRuns);
   console.log(
-    `(5) ${all.length} resid_pre patches on ${n} tokens: one runBatch ${plain.toFixed(0)} ms | per position with sharedPrefix ${shared.toFixed(0)} ms ` +
+    `(5) ${all.length} resid_pre patches on ${n} tokens: one runBatch ${plain.toFixed(0)} ms | a runBatch per ${block} positions with sharedPrefix ${shared.toFixed(0)} ms ` +
       `(${decoded} tokens decoded, ${saved} shared) | speed-up ${(plain / shared).toFixed(2)}x (goal >= 1.5x)`,
   );
 }
