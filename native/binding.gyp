@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "steer_llama",
-      "sources": ["src/addon.cpp"],
+      "sources": ["src/addon.cpp", "src/grad.cpp"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "vendor/llama.cpp/include",

@@ -17,6 +17,7 @@
 #include "ggml-cpu.h"
 #include "ggml.h"
 #include "gguf.h"
+#include "grad.h"
 #include "llama.h"
 
 namespace {
@@ -630,6 +631,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("quantize", Napi::Function::New(env, Quantize));
   exports.Set("Model", Model::Define(env));
   exports.Set("Context", Context::Define(env));
+  exports.Set("GradModel", steer::DefineGradModel(env));
   return exports;
 }
 

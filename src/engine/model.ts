@@ -14,6 +14,7 @@ import {
   UnknownWeightError,
 } from "./errors";
 import { Runner, type BatchOptions, type HookFn, type RunStats, type SequencePlan } from "./forward";
+import { GradientGraph, type GradientOptions, type GradientResult } from "./gradients";
 import { hookTable, type Architecture, type HookDims, type HookEntry } from "./hook-table";
 import { logMark, logProblemsSince, llamaLog } from "./log";
 import { checkModelFile, fileTypeName, provenance, type Provenance } from "./model-file";
@@ -150,9 +151,13 @@ export class Model {
   private autoThreads: number | null = null;
   private threadsInUse = 0;
   private busy = false;
+  private readonly path: string;
+  /** the differentiable graph, built on the first gradients() call */
+  private gradientGraph: GradientGraph | null = null;
 
   private constructor(path: string, options: LoadOptions) {
     const file = checkModelFile(path);
+    this.path = path;
     const addon = nativeAddon();
     const gpuLayers = options.gpuLayers ?? 0;
     if (gpuLayers !== 0 && !nativeDevices().some((d) => !d.startsWith("CPU"))) {
@@ -346,6 +351,22 @@ export class Model {
     }
   }
 
+  /**
+   * The metric on `input` and its gradient at each hook in `options.names`, from a differentiable
+   * forward graph of the same weights (exact through every layer's attention; see gradients.ts).
+   * Activations and gradients have runWithCache's shapes.
+   */
+  async gradients(input: ModelInput, options: GradientOptions): Promise<GradientResult> {
+    this.forwardRunner();
+    if (!options || !Array.isArray(options.names)) throw new BadArgumentError("gradients needs { metric, names: string[] } (names: hooks whose gradients to return).");
+    const tokens = this.tokens(input);
+    const entries = options.names.map((n) => this.entry(n));
+    return this.exclusive(() => {
+      this.gradientGraph ??= new GradientGraph(this.path, this.config.arch, this.config);
+      return this.gradientGraph.run(tokens, options, entries, this.threadsInUse, this.abortFlag);
+    });
+  }
+
   /** Names accepted by weight(), in TransformerLens spelling. */
   weightNames(): string[] {
     return [...this.weights.keys()];
@@ -369,6 +390,8 @@ export class Model {
 
   /** Frees the model and its context. Safe to call twice. */
   dispose(): void {
+    this.gradientGraph?.free();
+    this.gradientGraph = null;
     this.ctx?.free();
     this.ctx = null;
     this.runner = null;

@@ -111,6 +111,49 @@ export interface GgufInspection {
   tensors: GgufTensorEntry[];
 }
 
+/** The gradient graph's hyperparameters (see src/engine/gradients.ts). */
+export interface NativeGradHParams {
+  arch: string;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  dHead: number;
+  nRot: number;
+  nCtxOrig: number;
+  /** ggml rope mode: 0 NORM (llama), 2 NEOX (qwen2) */
+  ropeMode: number;
+  eps: number;
+  ropeBase: number;
+  ropeScale: number;
+}
+
+/** kind 0: logit a - logit b; 1: log p(a); 2: weights . logits; all at row `pos`. */
+export interface NativeGradMetric {
+  kind: number;
+  a: number;
+  b: number;
+  pos: number;
+  weights: Float32Array | null;
+}
+
+export interface NativeGradOutput {
+  /** 0 ok, 2 aborted, 1 failed */
+  status: number;
+  value: number;
+  /** [pos][vocab] */
+  logits: Float32Array;
+  /** per requested graph tensor, token-major */
+  values: Float32Array[];
+  grads: Float32Array[];
+}
+
+/** A differentiable forward graph over the GGUF file's weights (native/src/grad.cpp). */
+export interface NativeGradModel {
+  /** `names`: graph tensor names (e.g. "z-3"); aborts while abortFlag[0] != 0. */
+  run(tokens: Int32Array, metric: NativeGradMetric, names: string[], nThreads: number, abortFlag: Int32Array | null): NativeGradOutput;
+  free(): void;
+}
+
 interface Addon {
   init(binsDir: string): string[];
   takeLogs(): string[];
@@ -123,6 +166,7 @@ interface Addon {
   quantize(src: string, dst: string, ftype: number, nThreads: number): number;
   Model: new (path: string, options: { gpuLayers: number; vocabOnly: boolean }) => NativeModel;
   Context: new (model: NativeModel, options: NativeContextOptions) => NativeContext;
+  GradModel: new (path: string, hparams: NativeGradHParams) => NativeGradModel;
 }
 
 const ADDON = join("native", "build", "Release", "steer_llama.node");

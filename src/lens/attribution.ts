@@ -1,5 +1,5 @@
-// steer.attribute: attribution without gradients. Per-head outputs, direct logit attribution, the logit
-// lens, and the residual stream accumulated or decomposed (TransformerLens names).
+// steer.attribute: per-head outputs, direct logit attribution, the logit lens, the residual stream
+// accumulated or decomposed (TransformerLens names), and attribution patching (from gradients).
 export { directLogitAttribution, LogitAttribution } from "./attribution-dla";
 export type { LogitAttributionOptions } from "./attribution-dla";
 export { headResults, stackHeadResults } from "./attribution-heads";
@@ -9,3 +9,5 @@ export type { LogitLensOptions } from "./attribution-logit-lens";
 export { accumulatedResid, decomposeResid, ResidComponents } from "./attribution-resid";
 export type { ResidOptions, AccumulatedResidOptions, ResidInfo } from "./attribution-resid";
 export type { Direction } from "./attribution-unembed";
+export { heads } from "./attribution-patching";
+export type { AttributionPatchingOptions } from "./attribution-patching";
