@@ -5,6 +5,7 @@ import { SteerController } from "./controller";
 import { KernelManager } from "./kernels";
 import { reportOpenError } from "./open-errors";
 import { RendererBroker } from "./renderer-broker";
+import { registerSampleCommands } from "./sample-commands";
 import { NOTEBOOK_TYPE, SteerNotebookSerializer } from "./serializer";
 import { KernelStatusBar } from "./status-bar";
 
@@ -19,6 +20,7 @@ export function activate(context: vscode.ExtensionContext): void {
     new KernelStatusBar(kernels),
     new RendererBroker(kernels),
     ...registerKernelCommands(controller),
+    ...registerSampleCommands(context.extensionPath),
   );
 }
 
