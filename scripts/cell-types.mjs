@@ -16,7 +16,7 @@ const srcRoot = path.join(repoRoot, "src");
 const entry = path.join(srcRoot, "kernel/steer-api.ts");
 const INTERNAL = "steer-nb/internal/";
 /** Modules whose exported types cells may name (`let m: Model`): types only, the module has no such values. */
-const TYPE_SOURCES = ["engine/index", "kernel/display", "kernel/renderer-messages", "protocol/outputs"];
+const TYPE_SOURCES = ["engine/index", "lens/index", "kernel/display", "kernel/live-output", "kernel/renderer-messages", "protocol/outputs"];
 
 export function generateCellTypes() {
   const config = ts.getParsedCommandLineOfConfigFile(path.join(repoRoot, "tsconfig.json"), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => fail([d]) });

@@ -5,8 +5,9 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { KernelClient, type ExecuteOutcome } from "../host";
-import { appendOutput, errorOutput, NotebookFormatError, parseNotebook, RUNNABLE_LANGUAGES, serializeNotebook, type CellOutput, type NotebookData } from "../protocol";
+import { displayIdOf, errorOutput, NotebookFormatError, parseNotebook, placeOutput, RUNNABLE_LANGUAGES, serializeNotebook, type CellOutput, type NotebookData } from "../protocol";
 import { EXIT, parseCommandArgs, UsageError, type Command } from "./command";
+import { LiveLines } from "./live-lines";
 import { outputsText } from "./output-text";
 
 
@@ -15,12 +16,14 @@ const help = `Usage: steer-nb run <notebook.steer-nb> [--out <file>] [--timeout 
 Runs every code cell in order in a fresh kernel (a Node process, as in VS Code) and writes the
 outputs and execution info (order, success, duration) into the notebook, or into --out. Prints one
 line per cell with what it printed and a one-line summary of each view (a heatmap, a circuit, ...).
-Stops at the first failing cell: later cells keep their previous outputs.
+Stops at the first failing cell: later cells keep their previous outputs. Outputs that update in
+place (progress bars, display(value, { id })) print to stderr instead, at most every 200 ms and
+their final state; the notebook keeps their final state.
 
 Options:
   -o, --out <file>       Write the executed notebook here instead of over the input.
   -t, --timeout <secs>   Per-cell time limit: a cell running longer is interrupted and fails.
-  -q, --quiet            Print only the status line of each cell.
+  -q, --quiet            Print only the status line of each cell (no progress on stderr).
   -v, --verbose          Also print the kernel's own log (native library messages) to stderr.
   -h, --help             Show this help.
 
@@ -112,6 +115,9 @@ async function run(args: string[]): Promise<number> {
 
   let failed: { index: number; message: string } | undefined;
   let ran = 0;
+  const live = new LiveLines((line) => {
+    if (!options.quiet) process.stderr.write(line);
+  });
   try {
     for (const [i, cell] of notebook.cells.entries()) {
       const index = i + 1;
@@ -124,16 +130,21 @@ async function run(args: string[]): Promise<number> {
       const outputs: CellOutput[] = [];
       const outcome = await client.execute(
         { cellId: `cell-${index}`, cellIndex: index, code: cell.source, notebookPath: options.notebook },
-        (output) => appendOutput(outputs, output),
+        (output, replace) => {
+          placeOutput(outputs, output, replace);
+          live.push(output);
+        },
         { timeoutMs: options.timeoutMs },
       );
+      live.flush();
       if (outcome.status !== "ok") outputs.push(errorOutput(outcome.error));
       cell.outputs = outputs;
       cell.execution = { order: outcome.order ?? 0, success: outcome.status === "ok", durationMs: outcome.durationMs };
       if (outcome.status === "ok") {
         ran++;
         process.stdout.write(`cell ${index} ok ${outcome.durationMs} ms\n`);
-        if (!options.quiet) process.stdout.write(outputsText(outputs));
+        // Outputs with a display id went to stderr as they changed, their final state included.
+        if (!options.quiet) process.stdout.write(outputsText(outputs.filter((o) => displayIdOf(o) === undefined)));
         continue;
       }
       const message = describeFailure(outcome);

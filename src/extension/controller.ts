@@ -6,7 +6,7 @@
  */
 import * as vscode from "vscode";
 import type { ExecuteOutcome } from "../host";
-import { errorOutput, RUNNABLE_LANGUAGES, STREAM_MIMES, type CellOutput } from "../protocol";
+import { displayIdOf, errorOutput, RUNNABLE_LANGUAGES, STREAM_MIMES, type CellOutput } from "../protocol";
 import type { KernelManager } from "./kernels";
 import { outputToVscode } from "./outputs";
 import { NOTEBOOK_TYPE } from "./serializer";
@@ -132,7 +132,16 @@ export class SteerController implements vscode.Disposable {
     // Appends are chained so outputs land in the order the kernel sent them.
     let appended: Thenable<void> = Promise.resolve();
     let lastStream: { mime: string; output: vscode.NotebookCellOutput } | undefined;
-    const onOutput = (output: CellOutput): void => {
+    // Outputs shown with a display id, which later outputs of that id replace in place.
+    const byDisplayId = new Map<string, vscode.NotebookCellOutput>();
+    const onOutput = (output: CellOutput, replace: boolean): void => {
+      const displayId = displayIdOf(output);
+      const shown = replace && displayId !== undefined ? byDisplayId.get(displayId) : undefined;
+      if (shown) {
+        const items = outputToVscode(output).items;
+        appended = appended.then(() => execution.replaceOutputItems(items, shown));
+        return;
+      }
       const mime = output.items.length === 1 ? output.items[0].mime : undefined;
       const target = lastStream;
       if (mime && STREAM_MIMES.includes(mime) && target?.mime === mime) {
@@ -142,6 +151,7 @@ export class SteerController implements vscode.Disposable {
         return;
       }
       const converted = outputToVscode(output);
+      if (displayId !== undefined) byDisplayId.set(displayId, converted);
       lastStream = mime && STREAM_MIMES.includes(mime) ? { mime, output: converted } : undefined;
       appended = appended.then(() => execution.appendOutput(converted));
     };

@@ -50,9 +50,15 @@ export interface ExecuteOptions {
   timeoutMs?: number;
 }
 
+/**
+ * Receives a cell's outputs in order. `replace`: the output takes the place of the earlier one with
+ * the same `metadata.displayId` (see placeOutput in the protocol); otherwise it is appended.
+ */
+export type OutputCallback = (output: CellOutput, replace: boolean) => void;
+
 interface Job {
   request: ExecuteRequest;
-  onOutput: (output: CellOutput) => void;
+  onOutput: OutputCallback;
   resolve: (outcome: ExecuteOutcome) => void;
   timeoutMs?: number;
   sentAt?: number;
@@ -119,7 +125,7 @@ export class KernelClient {
     return this.ensureStarted();
   }
 
-  execute(input: ExecuteInput, onOutput: (output: CellOutput) => void, options: ExecuteOptions = {}): Promise<ExecuteOutcome> {
+  execute(input: ExecuteInput, onOutput: OutputCallback, options: ExecuteOptions = {}): Promise<ExecuteOutcome> {
     if (this.disposed) return Promise.resolve(cancelled("The kernel client was disposed."));
     return new Promise((resolve) => {
       this.queue.push({
@@ -303,7 +309,7 @@ export class KernelClient {
         const job = this.inFlight;
         if (job && job.request.executionId === message.executionId) {
           try {
-            job.onOutput(message.output);
+            job.onOutput(message.output, message.replace === true);
           } catch (e) {
             this.logEmitter.fire({ level: "error", source: "kernel", message: `Output handler failed: ${(e as Error).message}` });
           }

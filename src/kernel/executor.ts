@@ -9,6 +9,7 @@ import vm from "node:vm";
 import type { CellError, ExecuteRequest, ExecuteResult, ExecuteStatus, VariableInfo } from "../protocol";
 import { compileCell, CellSyntaxError } from "./compiler";
 import { toCellOutput } from "./display";
+import { isLiveHandle } from "./live-output";
 import {
   afterAwait,
   CELL_INTERRUPTED,
@@ -102,7 +103,7 @@ export class Executor {
         for (const name of compiled.names) this.names.add(name);
         const script = new vm.Script(compiled.code, { filename: registerCellScript(cellFile, compiled) });
         const boxed = await Promise.race([script.runInThisContext() as Promise<[unknown] | undefined>, interrupted]);
-        if (boxed && boxed[0] !== undefined) emitOutput(toCellOutput(boxed[0]));
+        if (boxed && boxed[0] !== undefined && !isLiveHandle(boxed[0])) emitOutput(toCellOutput(boxed[0]));
       });
     } catch (e) {
       // Cell code and the engine (llama.cpp's abort callback saw the flag) throw the same InterruptedError.

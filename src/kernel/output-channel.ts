@@ -5,7 +5,7 @@
  * Console text is sent to the I/O thread at once, which batches it (output-batcher.ts): batching
  * here would hold text back whenever the main thread is busy in a synchronous loop.
  */
-import { STDERR_MIME, STDOUT_MIME, type CellOutput, type KernelToHost } from "../protocol";
+import { DISPLAY_ID_KEY, STDERR_MIME, STDOUT_MIME, type CellOutput, type KernelToHost } from "../protocol";
 import { executionContext } from "./interrupt";
 
 export type StreamName = "stdout" | "stderr";
@@ -41,8 +41,29 @@ export function writeStream(stream: StreamName, text: string): void {
   send({ type: "output", executionId, output: { items: [{ mime: STREAM_MIME[stream], data: text }], metadata: { stream } } });
 }
 
-/** Sends a rich output now. */
-export function emitOutput(output: CellOutput): void {
+/** Display ids each execution has shown: ids are per cell run, so a rerun starts afresh. */
+const shownIds = new Map<string, Set<string>>();
+const KEPT_EXECUTIONS = 64;
+
+/**
+ * Sends a rich output now. With a display id, the first output of that id in this execution is
+ * appended and later ones replace it in place.
+ */
+export function emitOutput(output: CellOutput, displayId?: string): void {
   const executionId = owner();
-  if (executionId) send({ type: "output", executionId, output });
+  if (!executionId) return;
+  if (displayId === undefined) {
+    send({ type: "output", executionId, output });
+    return;
+  }
+  let shown = shownIds.get(executionId);
+  if (!shown) {
+    shown = new Set();
+    shownIds.set(executionId, shown);
+    // Maps keep insertion order: the first key is the oldest execution.
+    if (shownIds.size > KEPT_EXECUTIONS) shownIds.delete(shownIds.keys().next().value!);
+  }
+  const replace = shown.has(displayId);
+  shown.add(displayId);
+  send({ type: "output", executionId, output: { ...output, metadata: { ...output.metadata, [DISPLAY_ID_KEY]: displayId } }, ...(replace ? { replace } : {}) });
 }

@@ -3,18 +3,16 @@
  * Add a member by adding one line to `steer` below: the declarations cells see for completions
  * (dist/types/steer-nb.d.ts) are generated from this file by scripts/cell-types.mjs.
  */
-import { toCellOutput, html, markdown, svg, png, json } from "./display";
-import { emitOutput } from "./output-channel";
+import { html, markdown, svg, png, json } from "./display";
+import { display, Progress } from "./live-output";
+import { patchWithProgress } from "./sweep-progress";
 import { onRendererMessage, postRendererMessage } from "./renderer-messages";
 import { checkInterrupt, interruptFlag } from "./interrupt";
 import { resolve } from "node:path";
-import { attribute, circuit, heads, massive, metrics, patch as patching, steering } from "../lens";
+import { attribute, circuit, heads, massive, metrics, steering } from "../lens";
 import { addVector, bundledModelPath, load, mean, patch, quantize, zero, type LoadOptions } from "../engine";
 
-/** Shows a value below the cell now (the cell keeps running). `mime` forces the output type. */
-export function display(value: unknown, mime?: string): void {
-  emitOutput(toCellOutput(value, mime));
-}
+export { display };
 
 let notebookFolder = (): string => process.cwd();
 
@@ -33,6 +31,8 @@ export const steer = {
   onRendererMessage,
   postRendererMessage,
   checkInterrupt,
+  /** A progress line updated in place: `const p = steer.progress(144, "my sweep"); p.update(37); p.done();` */
+  progress: (total: number, label?: string) => new Progress(total, label),
   /** A GGUF model with hooks (default: the bundled samples/models/toy-circuits.gguf). */
   // Decoding aborts (llama.cpp's abort callback) while the I/O thread has the interrupt flag raised.
   load: (path?: string, options?: LoadOptions) => load(path ?? bundledModelPath(), { ...options, baseDir: notebookFolder(), abortFlag: interruptFlag }),
@@ -42,8 +42,8 @@ export const steer = {
   hooks: { zero, mean, patch, addVector },
   /** Metrics on the last position: logitDiff(" Mary", " John"), logProb, prob, klToClean. */
   metrics,
-  /** Activation patching sweeps (residual, attnOut, mlpOut, heads, path) and their re-runs. */
-  patch: patching,
+  /** Activation patching sweeps (residual, attnOut, mlpOut, heads, path; each shows a progress bar) and their re-runs. */
+  patch: patchWithProgress,
   /** Attribution without gradients: direct logit attribution, logit lens, decomposed residual stream. */
   attribute,
   /** Head detectors (previous-token, duplicate-token, induction) and attention patterns. */

@@ -71,6 +71,11 @@ export interface CellOutputMessage {
   type: "output";
   executionId: string;
   output: CellOutput;
+  /**
+   * True: this output takes the place of the execution's earlier output with the same
+   * `metadata.displayId` (`display(value, { id })` shown again, a progress bar advancing).
+   */
+  replace?: boolean;
 }
 
 export type ExecuteStatus = "ok" | "error" | "interrupted";

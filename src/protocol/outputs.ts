@@ -52,6 +52,22 @@ export function appendOutput(outputs: CellOutput[], output: CellOutput): void {
   outputs.push(output);
 }
 
+/** The metadata key naming an output's display id: a later output with the same id replaces it. */
+export const DISPLAY_ID_KEY = "displayId";
+
+export function displayIdOf(output: CellOutput): string | undefined {
+  const id = output.metadata?.[DISPLAY_ID_KEY];
+  return typeof id === "string" ? id : undefined;
+}
+
+/** Puts a replacement where the output with its display id is (appends it when there is none); appends anything else. */
+export function placeOutput(outputs: CellOutput[], output: CellOutput, replace: boolean): void {
+  const id = replace ? displayIdOf(output) : undefined;
+  const at = id === undefined ? -1 : outputs.findIndex((o) => displayIdOf(o) === id);
+  if (at >= 0) outputs[at] = output;
+  else appendOutput(outputs, output);
+}
+
 /** How a mime's `data` is encoded in messages and in the file. */
 export function mimeEncoding(mime: string): MimeEncoding {
   if (mime === "application/json" || mime.endsWith("+json")) return "json";

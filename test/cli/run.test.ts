@@ -84,6 +84,27 @@ describe("steer-nb run", { timeout: 120_000 }, () => {
     assert.match(r.stdout, /^cell 1 ok \d+ ms\n {2}a3\.h2\n {2}\[head heatmap 4x4, top a3\.h2 1\]\n/);
   });
 
+  test("outputs with a display id: progress on stderr, only the final state in the notebook, stdout as before", () => {
+    const nb = join(dir, "progress.steer-nb");
+    const code = [
+      'for (let i = 1; i <= 3; i++) { display(`step ${i}`, { id: "status" }); await new Promise((ok) => setTimeout(ok, 250)); }',
+      "const model = await steer.load();",
+      'await steer.patch.heads(model, { clean: "When Mary and John went to the store, John gave a drink to", corrupt: "When Mary and John went to the store, Mary gave a drink to", metric: steer.metrics.logitDiff(" Mary", " John") });',
+      'console.log("end");',
+    ].join("\n");
+    writeFileSync(nb, JSON.stringify({ format: "steer-nb/1", cells: [{ kind: "code", source: code }] }));
+    const r = cli(["run", nb]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^step 1\nstep 2\nstep 3\nhead sweep: 16\/16 \(100%\)[^\n]*\n/, "each update 250 ms apart is printed; the sweep's last state is");
+    assert.match(r.stderr, /head sweep: 16\/16 \(100%\) done in \d+ ms\n/);
+    assert.match(r.stdout, /^cell 1 ok \d+ ms\n {2}end\n1 code cell ran\./, "stdout lists the other outputs only");
+    const outputs = parseNotebook(readFileSync(nb, "utf8")).cells[0].outputs;
+    const live = outputs.filter((o) => o.metadata?.displayId !== undefined).map((o) => o.items.find((i) => i.mime === "text/plain")?.data);
+    assert.equal(live.length, 2, `one output per id (status, the sweep's bar), got ${JSON.stringify(live)}`);
+    assert.equal(live[0], "step 3");
+    assert.match(String(live[1]), /^head sweep: 16\/16 \(100%\) done in \d+ ms$/);
+  });
+
   test("writes in place without --out", () => {
     const copy = join(dir, "in-place.steer-nb");
     copyFileSync(join(fixtures, "basic.steer-nb"), copy);

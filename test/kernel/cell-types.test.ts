@@ -95,7 +95,7 @@ describe("cell API types in notebook cells", { skip: !existsSync(declarations) &
       [first, 'const model = await steer.load();\nconst { logits, cache } = await model.runWithCache("Hello");\ndisplay(logits.shape);\ncache.keys()'],
       [second, 'const model = await steer.load("other.gguf", { contextSize: 256 });\nawait model.runWithHooks("Hi", { "blocks.0.attn.hook_pattern": steer.hooks.zero({ heads: [0] }) });'],
       // an import makes the cell a module: top-level await must still be accepted
-      [typed, 'import { patch, type Tensor, type HookFn } from "steer-nb";\nconst source: Tensor = (await (await steer.load()).runWithCache("x")).cache.get("blocks.0.hook_resid_post");\nconst h: HookFn = patch(source, { positions: [0] });\nh'],
+      [typed, 'import { patch, type Tensor, type HookFn, type HeadScores } from "steer-nb";\nconst source: Tensor = (await (await steer.load()).runWithCache("x")).cache.get("blocks.0.hook_resid_post");\nconst h: HookFn = patch(source, { positions: [0] });\nconst best = (s: HeadScores): string => s.top(1)[0].name;\n[h, best]'],
       [wrong, "steer.lod();\nconst n: number = steer.hooks.zero();"],
       [looseFile, "const x = await Promise.resolve(1);\nconst x = 2;"],
     ]));
