@@ -93,7 +93,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
     await openFile(page, "hello.steer-nb");
     await page.getByText("Hello from Steer").first().waitFor({ timeout: STEP_MS });
 
-    await runCommand(page, "Notebook: Run All");
+    await runAll(page);
 
     // Console output streams into the cell; display() output and the error appear below their cells.
     const wantedTexts = ["hello from the kernel", "second line", "display says hi", "kernel pid", "boom from cell 5 (answer 42)"];
@@ -107,7 +107,7 @@ test("a .steer-nb notebook runs in a real VS Code (code-server + chromium)", { s
     assert.equal(await grid.getAttribute("data-rows"), "4");
     assert.equal(await grid.getAttribute("data-cols"), "4");
     const cell = Number(await grid.getAttribute("data-cell"));
-    await grid.locator("canvas").click({ position: { x: 2.5 * cell, y: 3.5 * cell } });
+    await clickOnScreen(page, ".steer-grid canvas", "the heatmap's name-mover cell", { x: 2.5 * cell, y: 3.5 * cell });
     const metric = await until("the patched metric in the view", async () => {
       const table = viewFrame.locator(".steer-metric").first();
       return (await table.count()) ? { before: Number(await table.getAttribute("data-before")), after: Number(await table.getAttribute("data-after")) } : undefined;
@@ -179,7 +179,7 @@ function checkSaved(nb: NotebookData): void {
  */
 async function checkGettingStarted(page: Page, file: string, userData: string, installed: string): Promise<void> {
   await openFile(page, "getting-started.steer-nb");
-  await runCommand(page, "Notebook: Run All");
+  await runAll(page);
   // Text outputs and the toolkit's views (each drawn by its renderer, whose titles are text).
   const wanted = [
     /logit\(" Mary"\) - logit\(" John"\) = 32\.\d\d/,
@@ -195,6 +195,14 @@ async function checkGettingStarted(page: Page, file: string, userData: string, i
   });
   await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-sample.png") });
   assert.equal(failedMarks, 0, "a cell of the sample shows the failed mark");
+
+  // The circuit view's SVG button: the kernel exports, the host writes the file beside the notebook.
+  const exported = path.join(path.dirname(file), "getting-started.cell12.circuit.svg");
+  const svgButton = 'vscode-button[data-format="svg"]';
+  const circuitFrame = await clickOnScreen(page, svgButton, "the circuit view's SVG button");
+  const svgText = await until(`the exported ${exported}`, () => (existsSync(exported) ? readFileSync(exported, "utf8") : undefined));
+  assert.match(svgText, /<svg[\s\S]*a3\.h2[\s\S]*<\/svg>/, "the exported SVG draws the circuit's name mover");
+  assert.match(await circuitFrame.locator(".export-status").first().innerText(), /SVG saved: .*getting-started\.cell12\.circuit\.svg/);
 
   // The saved file says how every cell ended; save until the last cell has finished too.
   const saved = await until("every code cell of the sample to be saved with its outcome", async () => {
@@ -236,7 +244,7 @@ async function checkCorruptFile(page: Page, file: string): Promise<void> {
  */
 async function checkInterruptAndRestart(page: Page, userData: string): Promise<void> {
   await openFile(page, "loop.steer-nb");
-  await runCommand(page, "Notebook: Run All");
+  await runAll(page);
   const looping = await until("the looping cell to print its pid", async () => /looping in pid (\d+)/.exec(await frameTexts(page))?.[1]);
   await until("the status bar to say busy", async () => (await page.locator(".statusbar").innerText()).includes("Steer: busy"));
   await runCommand(page, "Steer: Interrupt Kernel");
@@ -257,7 +265,7 @@ async function checkInterruptAndRestart(page: Page, userData: string): Promise<v
 /** A kernel killed mid-cell: the cell shows why, the queued cell does not run, the status bar says dead. */
 async function checkKernelDeath(page: Page): Promise<void> {
   await openFile(page, "crash.steer-nb");
-  await runCommand(page, "Notebook: Run All");
+  await runAll(page);
   await until("the kernel-died error below the cell", async () => /exited unexpectedly/.test(await frameTexts(page)));
   await until("the status bar to say dead", async () => (await page.locator(".statusbar").innerText()).includes("Steer: dead"));
   assert.ok((await frameTexts(page)).includes("about to die"), "output sent before the death is kept");
@@ -292,7 +300,8 @@ async function checkCellCompletions(page: Page): Promise<void> {
   await page.keyboard.press("Control+A");
   await page.keyboard.insertText('const m = await steer.load();\nconst { cache } = await m.runWithCache("Hello");\nconst act = cache.get("blocks.0.hook_resid_post");\n');
   await page.keyboard.type("m.");
-  await suggested("m.", "runWithCache");
+  // The widget shows the first dozen members alphabetically: generate is among them, runWithCache is not.
+  await suggested("m.", "generate");
   await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-completions.png") });
   await runCommand(page, "Problems: Focus on Problems View");
   const problems = page.locator(".markers-panel");
@@ -349,6 +358,25 @@ async function saveActiveEditor(page: Page): Promise<void> {
   await page.keyboard.press("Control+S");
 }
 
+/**
+ * "Notebook: Run All" on the notebook just opened, once the status bar shows it; issued again if the
+ * notebook's kernel has not started 15 s later (on a busy machine the command can reach the editor
+ * before the notebook is ready for it, and then does nothing).
+ */
+async function runAll(page: Page): Promise<void> {
+  // The status bar follows the active notebook: wait until it shows this one's (no kernel yet).
+  await until("the status bar to show the opened notebook's state", async () => (await page.locator(".statusbar").innerText()).includes("Steer: no kernel"));
+  await until("Run All to start the notebook's kernel", async () => {
+    await runCommand(page, "Notebook: Run All");
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (!(await page.locator(".statusbar").innerText()).includes("Steer: no kernel")) return true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return false;
+  });
+}
+
 async function runCommand(page: Page, title: string): Promise<void> {
   await until(`the command palette to offer "${title}"`, async () => {
     await page.keyboard.press("Escape");
@@ -369,23 +397,44 @@ async function runCommand(page: Page, title: string): Promise<void> {
  * `done` holds for all that was seen. Ends scrolled to the top.
  */
 async function gatherWhileScrolling(page: Page, what: string, done: (seen: string) => boolean | Promise<boolean>): Promise<string> {
-  const box = await page.locator(".notebook-editor:visible").first().boundingBox();
-  assert.ok(box, "the notebook editor has no box on the page");
   let seen = "";
   let step = 0;
-  // Over the cells' left margin: the main frame, not an output webview, gets the wheel.
-  const wheel = async (dy: number) => {
-    await page.mouse.move(box.x + 20, box.y + box.height / 2);
-    await page.mouse.wheel(0, dy);
-  };
   await until(what, async () => {
     seen += await frameTexts(page);
     if (await done(seen)) return true;
-    await wheel(++step % 15 === 0 ? -100_000 : 400);
+    await scrollNotebook(page, ++step % 15 === 0 ? -100_000 : 400);
     return false;
   });
-  await wheel(-100_000);
+  await scrollNotebook(page, -100_000);
   return seen;
+}
+
+/**
+ * Clicks `selector` in an output webview once it is on screen. The webview is scrolled by the notebook,
+ * not by its frame (playwright's own scrolling can leave it under the title bar), so this scrolls the
+ * notebook until the element lies well inside the page. Returns the element's frame.
+ */
+async function clickOnScreen(page: Page, selector: string, what: string, position?: { x: number; y: number }): Promise<Frame> {
+  const height = page.viewportSize()?.height ?? 1000;
+  return until(`${what} on screen, clicked`, async () => {
+    const frame = await frameWith(page, selector);
+    const element = frame?.locator(selector).first();
+    const box = await element?.boundingBox();
+    if (frame && element && box && box.y > 150 && box.y + box.height < height - 80) {
+      await element.click(position ? { position } : {});
+      return frame;
+    }
+    await scrollNotebook(page, box ? box.y - height / 2 : 400);
+    return undefined;
+  });
+}
+
+/** Scrolls the visible notebook by `dy` pixels, with the wheel over the cells' left margin (the main frame, not an output webview, gets it). */
+async function scrollNotebook(page: Page, dy: number): Promise<void> {
+  const box = await page.locator(".notebook-editor:visible").first().boundingBox();
+  assert.ok(box, "the notebook editor has no box on the page");
+  await page.mouse.move(box.x + 20, box.y + box.height / 2);
+  await page.mouse.wheel(0, dy);
 }
 
 /** Text of the webview frames only: cell outputs live there, cell sources (which repeat the same words) do not. */
