@@ -2,6 +2,7 @@
 import * as vscode from "vscode";
 import { registerKernelCommands } from "./commands";
 import { SteerController } from "./controller";
+import { registerHtmlExportCommand } from "./html-export-command";
 import { KernelManager } from "./kernels";
 import { reportOpenError } from "./open-errors";
 import { RendererBroker } from "./renderer-broker";
@@ -21,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
     new RendererBroker(kernels),
     ...registerKernelCommands(controller),
     ...registerSampleCommands(context.extensionPath),
+    registerHtmlExportCommand(),
   );
 }
 
