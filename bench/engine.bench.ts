@@ -8,7 +8,9 @@
 //      sleeping) against llama.cpp's spinning workers (poll 50) on all cores and on all cores but one;
 //  (5) a by-position residual patching sweep (resid_pre at every (layer, position) of a 64-token
 //      prompt): one runBatch per block of 8 positions with sharedPrefix = the block's first
-//      position, against one plain runBatch of every patch.
+//      position, against one plain runBatch of every patch;
+//  (6) attribution patching of every head (steer.attribute.heads: one gradient pass per prompt) against
+//      exact head patching (steer.patch.heads: a forward pass per head), on the model and on a Q8_0 copy.
 // Env: BENCH_THREADS (default "auto"), BENCH_RUNS (default 7), BENCH_BATCH (tokens per decode,
 // default 512), BENCH_LAYERS (default 12; fewer for a quick check of the script itself),
 // BENCH_ONLY (e.g. "4,5": run only those sections).
@@ -16,7 +18,8 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
-import { load, patch, zero, type BatchItem, type Model } from "../src/engine/index";
+import { load, patch, quantize, zero, type BatchItem, type Model } from "../src/engine/index";
+import { attribute, metrics, patch as patching } from "../src/lens/index";
 import { writeRandomModel } from "../src/models/index";
 
 const threads = process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : "auto";
@@ -83,12 +86,36 @@ async function main() {
       console.log(`(3) plain 512-token forward ${pp.toFixed(0)} ms = ${ppRate.toFixed(0)} tok/s | sweep ${sweepRate.toFixed(0)} tok/s | fraction ${(sweepRate / ppRate).toFixed(2)} (goal >= 0.85; ${model.lastRunStats().threads} threads)`);
     }
     if (section(5)) await positionSweep(model);
+    if (section(6)) await attributionVsPatching(model, prompt, "F32");
     model.dispose();
+    if (section(6)) {
+      const q8 = path.join(dir, "gpt2-small-shape-q8_0.gguf");
+      await quantize(file, q8, "Q8_0");
+      const quantized = await load(q8, { contextSize: 4096, batchSize, threads });
+      await attributionVsPatching(quantized, prompt, "Q8_0");
+      quantized.dispose();
+    }
 
     if (section(4)) await threadSettings(file, prompt, names);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** (6) Every head's score by attribution patching (gradients) against exact patching (a pass per head). */
+async function attributionVsPatching(model: Model, prompt: number[], label: string) {
+  const corrupt = [...prompt];
+  corrupt[3] = prompt[5];
+  const metric = metrics.logitDiff(prompt[4], prompt[2]);
+  const options = { clean: prompt, corrupt, metric };
+  const sweepRuns = Math.max(3, Math.ceil(runs / 2));
+  const exact = await time(() => patching.heads(model, options), sweepRuns);
+  const estimated = await time(() => attribute.heads(model, options), sweepRuns);
+  const { nLayers, nHeads } = model.config;
+  console.log(
+    `(6) ${label}: ${nLayers * nHeads} heads by exact patching ${exact.toFixed(0)} ms | by attribution patching ${estimated.toFixed(0)} ms | ` +
+      `speed-up ${(exact / estimated).toFixed(1)}x (goal >= 20x; the gap grows with heads and positions)`,
+  );
 }
 
 /** (4) Each thread setting, idle and beside a process spinning on one core, as ratios to the default. */
