@@ -9,6 +9,7 @@ import { onePrompt } from "./attribution-input";
 import { applyNorm, finalNorm, resolveDirection, row, unembed, type FinalNorm } from "./attribution-unembed";
 import type { Prompt } from "./inputs";
 import { logSoftmax, type TokenSpec } from "./metrics";
+import { topK } from "./tokens";
 import { LensResult } from "./result";
 import { fmt, markdownTable } from "./text";
 
@@ -121,21 +122,4 @@ export async function logitLens(model: Model, input: Prompt, options: LogitLensO
   const layers = ["embed", ...Array.from({ length: nLayers }, (_, l) => `resid_post ${l}`)];
   const target = targetId === undefined ? undefined : { token: vocab(targetId), id: targetId, probs: probs! };
   return new LogitLens(model.toStr(prompt.tokens), layers, top, resid, { norm, logitsOf }, target);
-}
-
-/** Indices of the k largest values, largest first. */
-function topK(values: Float64Array, k: number): number[] {
-  // Insertion keeps a small k cheap; a large one is a sort.
-  if (k > 32) return Array.from(values.keys()).sort((a, b) => values[b] - values[a]).slice(0, k);
-  const best: number[] = [];
-  for (let i = 0; i < values.length; i++) {
-    if (best.length === k && values[i] <= values[best[k - 1]]) continue;
-    let j = Math.min(best.length, k - 1);
-    best[j] = i;
-    while (j > 0 && values[best[j - 1]] < values[i]) {
-      best[j] = best[j - 1];
-      best[--j] = i;
-    }
-  }
-  return best;
 }

@@ -75,20 +75,21 @@ function tokenFor(model: Model, choice: TokenChoice, prompts: readonly Tokenized
 
 const show = (c: TokenChoice) => (Array.isArray(c) ? `[${c.length} tokens]` : JSON.stringify(c));
 
-function logSoftmaxAt(logits: Float32Array, token: number): number {
+/** log(sum(exp(logits))), shifted by the maximum so it cannot overflow. */
+function logSumExp(logits: Float32Array): number {
   let max = -Infinity;
   for (const v of logits) if (v > max) max = v;
   let sum = 0;
   for (const v of logits) sum += Math.exp(v - max);
-  return logits[token] - max - Math.log(sum);
+  return max + Math.log(sum);
+}
+
+function logSoftmaxAt(logits: Float32Array, token: number): number {
+  return logits[token] - logSumExp(logits);
 }
 
 export function logSoftmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
+  const lse = logSumExp(logits);
   return Float64Array.from(logits, (v) => v - lse);
 }
 
