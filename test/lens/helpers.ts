@@ -1,12 +1,11 @@
 // Shared setup for the lens tests: the test models, the planted heads, and IOI prompts of equal length.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
+import { repoRoot } from "../engine/helpers";
 
-export const repoRoot = path.resolve(__dirname, "../..");
+export { repoRoot, skipStories, stories } from "../engine/helpers";
 export const bundled = path.join(repoRoot, "samples", "models", "toy-circuits.gguf");
 export const truth = JSON.parse(readFileSync(path.join(repoRoot, "samples", "models", "toy-circuits.truth.json"), "utf8"));
-export const stories = path.resolve(repoRoot, "../shared/models/stories260K.gguf");
-export const skipStories = existsSync(stories) ? false : `skipped: ${stories} is absent (the shared test models live beside the repository)`;
 
 /** The planted heads, by role. */
 export const truthHeads = {
