@@ -54,9 +54,9 @@ async function positionSweep(model: Model, options: ExperimentOptions, suffix: s
     if (ex.baseTokens(i).length !== len) throw new BadArgumentError(`A by-position sweep over a dataset needs prompts of one token length: prompt 0 has ${len} tokens, prompt ${i} has ${ex.baseTokens(i).length}.`);
   }
   const L = model.config.nLayers;
-  const cell = (layer: number, pos: number): Intervention => (i) => ({ [hooks[layer]]: ex.intervene(hooks[layer], i, { positions: [pos] }) });
+  const plan = cellPlan(ex, hooks, len);
   const targets: Intervention[] = [];
-  for (let l = 0; l < L; l++) for (let p = 0; p < len; p++) targets.push(cell(l, p));
+  for (let l = 0; l < L; l++) for (let p = 0; p < len; p++) targets.push(plan({ cell: { layer: l, pos: p } }).iv);
   const make = (v: Float64Array) =>
     new PositionScores(new Tensor([L, len], Float32Array.from(v, (x) => ex.score(x)), ["layer", "pos"]), {
       title: `${ex.mode === "patch" ? "Activation patching" : `${ex.mode} ablation`}: ${component}`,
@@ -66,12 +66,7 @@ async function positionSweep(model: Model, options: ExperimentOptions, suffix: s
       component,
       stats: ex.stats,
       session: KERNEL_SESSION,
-      rerunner: rerunner(ex, specOf(ex, options, { sweep: spec, at: component }), (t) => {
-        if (!t.cell) throw new BadArgumentError("This sweep is over (layer, position): the target needs cell: { layer, pos }.");
-        checkIndex("layer", t.cell.layer, L);
-        checkIndex("position", t.cell.pos, len);
-        return { hook: hooks[t.cell.layer], iv: cell(t.cell.layer, t.cell.pos), zeroHooks: { [hooks[t.cell.layer]]: zeroHook({ positions: [t.cell.pos] }) } };
-      }),
+      rerunner: rerunner(ex, specOf(ex, options, { sweep: spec, at: component }), plan),
     });
   const values = await ex.evaluate(targets, make, (k) => k % len);
   return make(values);
@@ -109,11 +104,11 @@ export async function heads(model: Model, options: HeadOptions): Promise<HeadSco
   if (by === "each") {
     for (let i = 1; i < ex.size; i++) if (ex.baseTokens(i).length !== len) throw new BadArgumentError(`positions "each" over a dataset needs prompts of one token length: prompt 0 has ${len} tokens, prompt ${i} has ${ex.baseTokens(i).length}.`);
   }
-  const one = (layer: number, head: number, pos?: number): Intervention => (i) => ({ [hooks[layer]]: ex.intervene(hooks[layer], i, pos === undefined ? { heads: [head] } : { heads: [head], positions: [pos] }) });
+  const plan = headPlan(ex, hooks, H, len);
   const targets: Intervention[] = [];
   for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) {
-    if (by === "all") targets.push(one(l, h));
-    else for (let p = 0; p < len; p++) targets.push(one(l, h, p));
+    if (by === "all") targets.push(plan({ heads: [{ layer: l, head: h }] }).iv);
+    else for (let p = 0; p < len; p++) targets.push(plan({ heads: [{ layer: l, head: h }], pos: p }).iv);
   }
   const shape = by === "all" ? [L, H] : [L, H, len];
   const dims = by === "all" ? ["layer", "head"] : ["layer", "head", "pos"];
@@ -125,20 +120,7 @@ export async function heads(model: Model, options: HeadOptions): Promise<HeadSco
       metric: ex.metricInfo,
       ...(by === "each" ? { tokens: model.toStr(ex.clean[0].tokens), stats: ex.stats } : {}),
       session: KERNEL_SESSION,
-      rerunner: rerunner(ex, specOf(ex, options, { sweep: "heads", component, positions: by }), (t) => {
-        const set = t.heads ?? [];
-        if (!set.length) throw new BadArgumentError("The target needs heads: [{ layer, head }, ...].");
-        if (t.pos !== undefined) checkIndex("position", t.pos, len);
-        const sel = (head: number) => (t.pos === undefined ? { heads: [head] } : { heads: [head], positions: [t.pos] });
-        for (const { layer, head } of set) {
-          checkIndex("layer", layer, L);
-          checkIndex("head", head, H);
-        }
-        const byLayer = groupHeads(set);
-        const iv: Intervention = (i) => Object.fromEntries([...byLayer].map(([l, hs]) => [hooks[l], hs.map((h) => ex.intervene(hooks[l], i, sel(h)))]));
-        const zeroHooks: Hooks = Object.fromEntries([...byLayer].map(([l, hs]) => [hooks[l], hs.map((h) => zeroHook(sel(h)))]));
-        return { hook: "", iv, zeroHooks };
-      }),
+      rerunner: rerunner(ex, specOf(ex, options, { sweep: "heads", component, positions: by }), plan),
     });
   const values = await ex.evaluate(targets, make, by === "each" ? (k) => k % len : undefined);
   return make(values);
@@ -165,7 +147,38 @@ function specOf(
   return { ...head, options: opts } as SweepSpec;
 }
 
-type TargetPlan = (t: RerunTarget) => { hook: string; iv: Intervention; zeroHooks: Hooks };
+/** A target's intervention (the experiment's own) and its zero-ablation. */
+type TargetPlan = (t: RerunTarget) => { iv: Intervention; zeroHooks: Hooks };
+
+/** Heads of `hooks` (one per layer), patched together, optionally at one position. */
+function headPlan(ex: Experiment, hooks: readonly string[], nHeads: number, len: number): TargetPlan {
+  return (t) => {
+    const set = t.heads ?? [];
+    if (!set.length) throw new BadArgumentError("The target needs heads: [{ layer, head }, ...].");
+    if (t.pos !== undefined) checkIndex("position", t.pos, len);
+    for (const { layer, head } of set) {
+      checkIndex("layer", layer, hooks.length);
+      checkIndex("head", head, nHeads);
+    }
+    const sel = (head: number) => (t.pos === undefined ? { heads: [head] } : { heads: [head], positions: [t.pos] });
+    const byLayer = [...groupHeads(set)];
+    return {
+      iv: (i) => Object.fromEntries(byLayer.map(([l, hs]) => [hooks[l], hs.map((h) => ex.intervene(hooks[l], i, sel(h)))])),
+      zeroHooks: Object.fromEntries(byLayer.map(([l, hs]) => [hooks[l], hs.map((h) => zeroHook(sel(h)))])),
+    };
+  };
+}
+
+/** One (layer, position) of `hooks` (one per layer). */
+function cellPlan(ex: Experiment, hooks: readonly string[], len: number): TargetPlan {
+  return (t) => {
+    if (!t.cell) throw new BadArgumentError("This sweep is over (layer, position): the target needs cell: { layer, pos }.");
+    const { layer, pos } = t.cell;
+    checkIndex("layer", layer, hooks.length);
+    checkIndex("position", pos, len);
+    return { iv: (i) => ({ [hooks[layer]]: ex.intervene(hooks[layer], i, { positions: [pos] }) }), zeroHooks: { [hooks[layer]]: zeroHook({ positions: [pos] }) } };
+  };
+}
 
 /**
  * Click-to-patch: "patch" applies the sweep's own intervention to the target on the sweep's base
@@ -200,13 +213,8 @@ export async function rerun(model: Model, spec: SweepSpec, target: RerunTarget, 
     case "heads": {
       const hooks = layerHooks(model, HEAD_HOOK[spec.component]);
       const ex = await Experiment.create(model, options, hooks);
-      const set = target.heads ?? [];
-      if (!set.length) throw new BadArgumentError("The target needs heads: [{ layer, head }, ...].");
-      const sel = (head: number) => (target.pos === undefined ? { heads: [head] } : { heads: [head], positions: [target.pos] });
-      const byLayer = groupHeads(set);
-      const iv: Intervention = (i) => Object.fromEntries([...byLayer].map(([l, hs]) => [hooks[l], hs.map((h) => ex.intervene(hooks[l], i, sel(h)))]));
-      const zeroHooks: Hooks = Object.fromEntries([...byLayer].map(([l, hs]) => [hooks[l], hs.map((h) => zeroHook(sel(h)))]));
-      return rerunner(ex, undefined, () => ({ hook: "", iv, zeroHooks })).run(target, mode);
+      const H = spec.component === "k" || spec.component === "v" ? model.config.nKvHeads : model.config.nHeads;
+      return rerunner(ex, undefined, headPlan(ex, hooks, H, ex.baseTokens(0).length)).run(target, mode);
     }
     case "residual":
     case "attnOut":
@@ -215,11 +223,7 @@ export async function rerun(model: Model, spec: SweepSpec, target: RerunTarget, 
       if (!suffix) throw new BadArgumentError(`Unknown residual point ${JSON.stringify(spec.at)}.`);
       const hooks = layerHooks(model, suffix);
       const ex = await Experiment.create(model, options, hooks);
-      if (!target.cell) throw new BadArgumentError("This sweep is over (layer, position): the target needs cell: { layer, pos }.");
-      const { layer, pos } = target.cell;
-      checkIndex("layer", layer, model.config.nLayers);
-      const iv: Intervention = (i) => ({ [hooks[layer]]: ex.intervene(hooks[layer], i, { positions: [pos] }) });
-      return rerunner(ex, undefined, () => ({ hook: hooks[layer], iv, zeroHooks: { [hooks[layer]]: zeroHook({ positions: [pos] }) } })).run(target, mode);
+      return rerunner(ex, undefined, cellPlan(ex, hooks, ex.baseTokens(0).length)).run(target, mode);
     }
     default:
       throw new BadArgumentError(`Unknown sweep ${JSON.stringify((spec as { sweep?: unknown }).sweep)} in the spec.`);
