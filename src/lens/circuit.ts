@@ -6,7 +6,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import { BadArgumentError } from "../engine";
-import { parseComponent, type CircuitEdge, type CircuitNode, type CircuitView, type ComponentRef, type EdgeInput, type MetricInfo } from "../protocol";
+import { headName, mlpName, parseComponent, type CircuitEdge, type CircuitNode, type CircuitView, type ComponentRef, type EdgeInput, type MetricInfo } from "../protocol";
 import { circuitFormatOf, edgeName, exportCircuit, parseCircuitJson, type CircuitFormat } from "./circuit-export";
 import { LensResult } from "./result";
 import { fmt, markdownTable } from "./text";
@@ -40,8 +40,8 @@ type Cfg = CircuitView["cfg"];
 export function circuitNodes(cfg: CircuitCfg): string[] {
   const ids = ["input"];
   for (let l = 0; l < cfg.nLayers; l++) {
-    for (let h = 0; h < cfg.nHeads; h++) ids.push(`a${l}.h${h}`);
-    ids.push(`m${l}`);
+    for (let h = 0; h < cfg.nHeads; h++) ids.push(headName(l, h));
+    ids.push(mlpName(l));
   }
   ids.push("logits");
   return ids;
@@ -52,8 +52,8 @@ export function circuitEdges(cfg: CircuitCfg): { from: string; to: string; input
   const edges: { from: string; to: string; input?: EdgeInput }[] = [];
   const stream = ["input"];
   for (let l = 0; l < cfg.nLayers; l++) {
-    const heads = Array.from({ length: cfg.nHeads }, (_, h) => `a${l}.h${h}`);
-    const mlp = `m${l}`;
+    const heads = Array.from({ length: cfg.nHeads }, (_, h) => headName(l, h));
+    const mlp = mlpName(l);
     for (const from of stream) {
       for (const to of heads) for (const input of ["q", "k", "v"] as const) edges.push({ from, to, input });
       if (cfg.parallelAttnMlp) edges.push({ from, to: mlp });

@@ -14,7 +14,7 @@
 import { BadArgumentError, InterruptedError, Tensor, patch as patchHook, zero as zeroHook, type BatchItem, type HookFn, type Hooks, type Model, type Selection } from "../engine";
 import type { MetricInfo, TokenProb } from "../protocol";
 import { tokenizePairs, tokenizePrompts, type Prompts, type TokenizedPrompt } from "./inputs";
-import { normalize, toMetric, type BoundMetric, type Metric, type MetricLike } from "./metrics";
+import { meanMetric as averageMetric, normalize, toMetric, type BoundMetric, type Metric, type MetricLike } from "./metrics";
 import { topTokens } from "./tokens";
 
 export type Mode = "patch" | "zero" | "mean" | "resample";
@@ -88,9 +88,8 @@ export class Experiment {
     const bound = metric.bind(model, clean);
     const cleanLast = cleanRuns.map((r) => r.logits.data);
     const corruptLast = corruptRuns?.map((r) => r.logits.data) ?? null;
-    const mean = (rows: Float32Array[]) => rows.reduce((s, l, i) => s + bound(i, l, cleanLast[i]), 0) / rows.length;
-    const cleanValue = mean(cleanLast);
-    const corruptValue = corruptLast ? mean(corruptLast) : null;
+    const cleanValue = averageMetric(bound, cleanLast, cleanLast);
+    const corruptValue = corruptLast ? averageMetric(bound, corruptLast, cleanLast) : null;
 
     // Where each intervention copies from, per hook and prompt.
     const sources = new Map<string, Tensor[]>();
@@ -100,7 +99,10 @@ export class Experiment {
       bases.set(name, mode === "patch" ? corruptRuns!.map((r) => r.cache.get(name)) : cleanActs);
       let src: Tensor[] = [];
       if (mode === "patch") src = cleanActs;
-      else if (mode === "mean") src = clean.map((p) => datasetMean(cleanActs, p.tokens.length));
+      else if (mode === "mean") {
+        const meanOf = datasetMean(cleanActs);
+        src = clean.map((p) => meanOf(p.tokens.length));
+      }
       else if (mode === "resample") {
         src = corruptRuns ? corruptRuns.map((r) => r.cache.get(name)) : cleanActs.map((_, i) => cleanActs[(i + 1) % cleanActs.length]);
         src.forEach((s, i) => {
@@ -230,15 +232,7 @@ export class Experiment {
 
   /** The metric averaged over the dataset, from each prompt's last-position logits. */
   meanMetric(lasts: readonly Float32Array[]): number {
-    let s = 0;
-    lasts.forEach((l, i) => (s += this.bound(i, l, this.cleanLast[i])));
-    return s / lasts.length;
-  }
-
-  /** Last-position logits of prompt 0 with `hooks` applied to input `tokens`. */
-  async runOne(tokens: readonly number[], hooks: Hooks): Promise<Float32Array> {
-    const [r] = await this.model.runBatch([{ input: tokens, logits: "last", names: [], hooks }]);
-    return r.logits.data;
+    return averageMetric(this.bound, lasts, this.cleanLast);
   }
 
   /** The dataset-averaged metric of one intervention, and prompt 0's top tokens before and after. */
@@ -246,20 +240,22 @@ export class Experiment {
     const n = this.size;
     const base = (i: number) => (onClean ? this.clean[i].tokens : this.baseTokens(i));
     const runs = await this.model.runBatch(Array.from({ length: n }, (_, i) => ({ input: base(i), logits: "last" as const, names: [], hooks: iv(i) })));
-    let after = 0;
-    for (let i = 0; i < n; i++) after += this.bound(i, runs[i].logits.data, this.cleanLast[i]);
+    const after = this.meanMetric(runs.map((r) => r.logits.data));
     const beforeLast = onClean ? this.cleanLast[0] : this.baseLast(0);
     return {
       before: onClean ? this.cleanValue : this.baseValue,
-      after: after / n,
+      after,
       topBefore: topTokens(this.model, beforeLast, 5),
       topAfter: topTokens(this.model, runs[0].logits.data, 5),
     };
   }
 }
 
-/** The mean over every prompt and position, as a [len, ...] tensor of equal rows. */
-function datasetMean(acts: Tensor[], len: number): Tensor {
+/**
+ * The mean over every prompt and position, summed once; gives it as a [len, ...] tensor of equal rows,
+ * one tensor per length.
+ */
+function datasetMean(acts: Tensor[]): (len: number) => Tensor {
   const first = acts[0];
   if (first.dims[0] !== "pos") {
     throw new BadArgumentError(`Mean ablation averages over positions: ${first.dims.join(", ")} has no leading pos dimension (use mode "zero" or "patch" for attention patterns).`);
@@ -271,7 +267,14 @@ function datasetMean(acts: Tensor[], len: number): Tensor {
     for (let p = 0; p < a.shape[0]; p++) for (let j = 0; j < w; j++) sum[j] += a.data[p * w + j];
     count += a.shape[0];
   }
-  const out = new Tensor([len, ...first.shape.slice(1)], undefined, first.dims);
-  for (let p = 0; p < len; p++) for (let j = 0; j < w; j++) out.data[p * w + j] = sum[j] / count;
-  return out;
+  const byLength = new Map<number, Tensor>();
+  return (len) => {
+    let out = byLength.get(len);
+    if (!out) {
+      out = new Tensor([len, ...first.shape.slice(1)], undefined, first.dims);
+      for (let p = 0; p < len; p++) for (let j = 0; j < w; j++) out.data[p * w + j] = sum[j] / count;
+      byLength.set(len, out);
+    }
+    return out;
+  };
 }

@@ -9,7 +9,7 @@ import type { MassiveEntry } from "../protocol";
 import { tokenizePrompts, type Prompts, type TokenizedPrompt } from "./inputs";
 import { scan, MassiveScan, type ResidHook } from "./massive-scan";
 import { chunks } from "./massive-stats";
-import { logSoftmax } from "./metrics";
+import { logSoftmaxAt } from "./metrics";
 
 export interface AblateOptions {
   /**
@@ -151,7 +151,7 @@ function hooksFor(values: readonly AblatedValue[], hook: ResidHook, D: number): 
 /** Mean next-token cross-entropy of [pos, vocab] logits against the tokens that follow. */
 function meanLoss(logits: Float32Array, tokens: readonly number[], V: number): number {
   let sum = 0;
-  for (let i = 0; i + 1 < tokens.length; i++) sum -= logSoftmax(logits.subarray(i * V, (i + 1) * V))[tokens[i + 1]];
+  for (let i = 0; i + 1 < tokens.length; i++) sum -= logSoftmaxAt(logits.subarray(i * V, (i + 1) * V), tokens[i + 1]);
   return sum / (tokens.length - 1);
 }
 

@@ -84,7 +84,8 @@ function logSumExp(logits: Float32Array): number {
   return max + Math.log(sum);
 }
 
-function logSoftmaxAt(logits: Float32Array, token: number): number {
+/** log p(token) of one logits row, without building the whole distribution. */
+export function logSoftmaxAt(logits: Float32Array, token: number): number {
   return logits[token] - logSumExp(logits);
 }
 
@@ -140,8 +141,11 @@ export function klToClean(): Metric {
     spec: { kind: "klToClean" },
     higherIsClean: false,
     bind() {
+      // The clean row is the same for every intervention on a prompt: its log-softmax is computed once.
+      const cleanLog = new WeakMap<Float32Array, Float64Array>();
       return (_i, logits, clean) => {
-        const p = logSoftmax(clean);
+        let p = cleanLog.get(clean);
+        if (!p) cleanLog.set(clean, (p = logSoftmax(clean)));
         const q = logSoftmax(logits);
         let kl = 0;
         for (let v = 0; v < p.length; v++) if (p[v] > -60) kl += Math.exp(p[v]) * (p[v] - q[v]);

@@ -24,7 +24,6 @@ export const VIEW_MIMES = {
 } as const;
 
 export type ViewKind = keyof typeof VIEW_MIMES;
-export type ViewMime = (typeof VIEW_MIMES)[ViewKind];
 
 /** Views whose payload a renderer reads; text/markdown fallbacks travel beside them. */
 export function viewKindOf(mime: string): ViewKind | undefined {
