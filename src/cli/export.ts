@@ -1,10 +1,10 @@
 /** `steer-nb export`: writes a notebook, outputs and interactive views included, as one self-contained HTML file. */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { notebookToHtml, viewsUsed } from "../host/html-export";
 import { readRendererBundles } from "../host/renderer-bundles";
-import { NotebookFormatError, parseNotebook } from "../protocol";
 import { EXIT, parseCommandArgs, UsageError, type Command } from "./command";
+import { readNotebook } from "./notebook-file";
 
 const help = `Usage: steer-nb export <notebook.steer-nb> --html <out.html>
 
@@ -34,21 +34,9 @@ function parse(args: string[]): { notebook: string; html: string } {
 
 async function run(args: string[]): Promise<number> {
   const options = parse(args);
-  let text: string;
-  try {
-    text = readFileSync(options.notebook, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? `no such file. Check the path (it is relative to ${process.cwd()}).` : code === "EISDIR" ? "is a folder; give a .steer-nb file." : `cannot be read: ${(e as Error).message}`;
-    process.stderr.write(`steer-nb export: ${options.notebook}: ${why}\n`);
-    return EXIT.usage;
-  }
-  let notebook;
-  try {
-    notebook = parseNotebook(text, options.notebook);
-  } catch (e) {
-    if (!(e instanceof NotebookFormatError)) throw e;
-    process.stderr.write(`steer-nb export: ${e.message}\n`);
+  const notebook = readNotebook(options.notebook);
+  if (typeof notebook === "string") {
+    process.stderr.write(`steer-nb export: ${notebook}\n`);
     return EXIT.usage;
   }
   const html = notebookToHtml(notebook, { title: basename(options.notebook, ".steer-nb"), bundles: readRendererBundles(viewsUsed(notebook)) });

@@ -2,12 +2,13 @@
  * `steer-nb run`: executes every code cell of a notebook in order in one kernel, stores outputs and
  * execution info in the notebook (or --out), and stops at the first failing cell.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { KernelClient, type ExecuteOutcome } from "../host";
-import { displayIdOf, errorOutput, NotebookFormatError, parseNotebook, placeOutput, RUNNABLE_LANGUAGES, serializeNotebook, type CellOutput, type NotebookData } from "../protocol";
+import { displayIdOf, errorOutput, placeOutput, RUNNABLE_LANGUAGES, serializeNotebook, type CellOutput } from "../protocol";
 import { EXIT, parseCommandArgs, UsageError, type Command } from "./command";
 import { LiveLines } from "./live-lines";
+import { readNotebook } from "./notebook-file";
 import { outputsText } from "./output-text";
 
 
@@ -63,24 +64,6 @@ function parse(args: string[]): RunOptions {
   return { notebook, out: values.out ? resolve(values.out) : notebook, timeoutMs, verbose: values.verbose ?? false, quiet: values.quiet ?? false };
 }
 
-function load(path: string): NotebookData | string {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return `${path}: no such file. Check the path (it is relative to ${process.cwd()}).`;
-    if (code === "EISDIR") return `${path} is a folder; give a .steer-nb file.`;
-    return `cannot read ${path}: ${(e as Error).message}`;
-  }
-  try {
-    return parseNotebook(text, path);
-  } catch (e) {
-    if (e instanceof NotebookFormatError) return `${e.message}\nThe file was not changed.`;
-    throw e;
-  }
-}
-
 /** Writes beside the target and renames, so an interrupted write never leaves half a notebook. */
 function writeAtomically(path: string, text: string): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
@@ -98,7 +81,7 @@ function describeFailure(outcome: Exclude<ExecuteOutcome, { status: "ok" }>): st
 
 async function run(args: string[]): Promise<number> {
   const options = parse(args);
-  const notebook = load(options.notebook);
+  const notebook = readNotebook(options.notebook, "\nThe file was not changed.");
   if (typeof notebook === "string") {
     process.stderr.write(`steer-nb run: ${notebook}\n`);
     return EXIT.usage;
