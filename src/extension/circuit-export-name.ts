@@ -1,7 +1,5 @@
 /** The name of a circuit export next to its notebook; no vscode here, so tests can import it. */
-import type { CircuitExportFormat } from "../protocol";
-
-const EXTENSION: Record<CircuitExportFormat, string> = { svg: "svg", png: "png", dot: "dot", mermaid: "mmd", json: "json" };
+import { CIRCUIT_EXPORT_EXTENSIONS as EXTENSION, type CircuitExportFormat } from "../protocol";
 
 /**
  * `<notebook>.cell<N>.<the kernel's name>`, e.g. "ioi.cell3.circuit.svg" for cell index 2. Only the

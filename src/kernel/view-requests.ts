@@ -5,7 +5,7 @@
  * reopened, the kernel restarted) gets "unknown-result", and offers to re-run the cell.
  */
 import { circuit, findResult, HeadScores, KERNEL_SESSION, PositionScores } from "../lens";
-import { CIRCUIT_EXPORT_FORMATS, type ExportCircuitRequest, type ExportResult, type RerunAnswer, type RerunRequest } from "../protocol";
+import { CIRCUIT_EXPORT_EXTENSIONS, CIRCUIT_EXPORT_FORMATS, type ExportCircuitRequest, type ExportResult, type RerunAnswer, type RerunRequest } from "../protocol";
 import { onRendererMessage } from "./renderer-messages";
 
 function describe(e: unknown): string {
@@ -30,7 +30,7 @@ export async function answerExport(request: ExportCircuitRequest): Promise<Expor
   if (!CIRCUIT_EXPORT_FORMATS.includes(request.format)) return { ...head, ok: false, message: `Unknown export format ${JSON.stringify(request.format)}: use one of ${CIRCUIT_EXPORT_FORMATS.join(", ")}.` };
   try {
     const data = await new circuit.Circuit(request.circuit).export(request.format);
-    const fileName = `circuit.${request.format === "json" ? "json" : request.format === "mermaid" ? "mmd" : request.format}`;
+    const fileName = `circuit.${CIRCUIT_EXPORT_EXTENSIONS[request.format]}`;
     return typeof data === "string"
       ? { ...head, ok: true, fileName, encoding: "utf8", data }
       : { ...head, ok: true, fileName, encoding: "base64", data: Buffer.from(data).toString("base64") };

@@ -343,6 +343,8 @@ export const VIEW_RENDERERS: Record<ViewKind, string> = {
 /** the lens exporters' formats (src/lens/circuit-export.ts); "json" is EAP-IG's graph JSON */
 export const CIRCUIT_EXPORT_FORMATS = ["svg", "png", "dot", "mermaid", "json"] as const;
 export type CircuitExportFormat = (typeof CIRCUIT_EXPORT_FORMATS)[number];
+/** The file extension each export format is written with. */
+export const CIRCUIT_EXPORT_EXTENSIONS: Record<CircuitExportFormat, string> = { svg: "svg", png: "png", dot: "dot", mermaid: "mmd", json: "json" };
 
 export interface ExportCircuitRequest {
   type: "steer.export-circuit";
