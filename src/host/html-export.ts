@@ -4,7 +4,7 @@
  * views say patching needs VS Code). Pure: the caller reads the bundles (renderer-bundles.ts).
  */
 import MarkdownIt from "markdown-it";
-import { ERROR_MIME, STDERR_MIME, STDOUT_MIME, VIEW_MIMES, VIEW_RENDERERS, viewKindOf, type CellOutput, type NotebookData, type OutputItem, type ViewKind } from "../protocol";
+import { ERROR_MIME, escapeHtml, STDERR_MIME, STDOUT_MIME, VIEW_MIMES, VIEW_RENDERERS, viewKindOf, type CellOutput, type NotebookData, type OutputItem, type ViewKind } from "../protocol";
 
 export interface HtmlExportOptions {
   /** the page title when the notebook's metadata has none (e.g. the file name) */
@@ -145,9 +145,6 @@ export function jsonForScript(value: unknown): string {
   return JSON.stringify(value ?? null).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
 }
 
-export function escapeHtml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
-}
 
 // Outside VS Code nothing sets the body's theme class, which the views read (webview/theme.ts themeKind);
 // it runs first in the body, before the view modules.

@@ -5,7 +5,7 @@
  */
 import { toCellOutput } from "./display";
 import { emitOutput } from "./output-channel";
-import type { CellOutput } from "../protocol";
+import { escapeHtml, type CellOutput } from "../protocol";
 
 export interface DisplayOptions {
   /** Forces the output type, as `display(value, mime)` does. */
@@ -120,9 +120,6 @@ function progressOutput(label: string, done: number, total: number, note: string
   return { items: [{ mime: "text/html", data: bar }, { mime: "text/plain", data: `${label}: ${status}` }] };
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 /** Handles shown as a cell's last expression would only print as objects: the executor skips them. */
 export function isLiveHandle(value: unknown): boolean {

@@ -68,6 +68,11 @@ export function placeOutput(outputs: CellOutput[], output: CellOutput, replace: 
   else appendOutput(outputs, output);
 }
 
+/** Text made safe to place inside HTML (element content or a quoted attribute). */
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+}
+
 /** How a mime's `data` is encoded in messages and in the file. */
 export function mimeEncoding(mime: string): MimeEncoding {
   if (mime === "application/json" || mime.endsWith("+json")) return "json";

@@ -1,7 +1,8 @@
 // The HTML export's pure function: escaping, one module script per view kind, payloads that survive any string.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { escapeHtml, jsonForScript, notebookToHtml, rendererFile, viewsUsed } from "../../src/host/html-export";
+import { jsonForScript, notebookToHtml, rendererFile, viewsUsed } from "../../src/host/html-export";
+import { escapeHtml } from "../../src/protocol";
 import { ERROR_MIME, STDOUT_MIME, VIEW_MIMES, type CellOutput, type NotebookCellData, type NotebookData } from "../../src/protocol";
 
 const HOSTILE = `<img src=x onerror=alert(1)></script><script>alert(2)</script>`;
