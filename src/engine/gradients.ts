@@ -6,8 +6,7 @@
  */
 import { BadArgumentError, EngineError, InterruptedError, OutOfRangeError } from "./errors";
 import type { Architecture, HookDims, HookEntry } from "./hook-table";
-import { checkModelFile } from "./model-file";
-import { nativeAddon, type NativeGradHParams, type NativeGradModel } from "./native";
+import { nativeAddon, type GgufInspection, type NativeGradHParams, type NativeGradModel } from "./native";
 import { Tensor } from "./tensor";
 
 /** What the gradient is of: a logit difference, a log-probability, or a weighted sum of logits, at one position (default: the last; negative counts from the end). */
@@ -67,8 +66,7 @@ function graphName(hook: string): string | null {
   return name ? `${name}-${m[1]}` : null;
 }
 
-function hyperparameters(path: string, arch: Architecture, d: HookDims): NativeGradHParams {
-  const kv = checkModelFile(path).gguf.kv;
+function hyperparameters(path: string, kv: GgufInspection["kv"], arch: Architecture, d: HookDims): NativeGradHParams {
   const num = (key: string, fallback: number) => {
     const v = kv[`${arch}.${key}`];
     return typeof v === "number" ? v : fallback;
@@ -98,11 +96,12 @@ function hyperparameters(path: string, arch: Architecture, d: HookDims): NativeG
 export class GradientGraph {
   private native: NativeGradModel | null;
 
-  constructor(path: string, arch: Architecture, private readonly dims: HookDims) {
+  /** `kv`: the file's metadata, as the model read it at load. */
+  constructor(path: string, kv: GgufInspection["kv"], arch: Architecture, private readonly dims: HookDims) {
     if (!GRADIENT_ARCHITECTURES.includes(arch)) {
       throw new EngineError("unsupported-architecture", `Gradients are not implemented for architecture "${arch}". Supported: ${GRADIENT_ARCHITECTURES.join(", ")}.`);
     }
-    const hp = hyperparameters(path, arch, dims);
+    const hp = hyperparameters(path, kv, arch, dims);
     this.native = new (nativeAddon().GradModel)(path, hp);
   }
 

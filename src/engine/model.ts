@@ -18,7 +18,7 @@ import { GradientGraph, type GradientOptions, type GradientResult } from "./grad
 import { hookTable, type Architecture, type HookDims, type HookEntry } from "./hook-table";
 import { logMark, logProblemsSince, llamaLog } from "./log";
 import { checkModelFile, fileTypeName, provenance, type Provenance } from "./model-file";
-import { llamaCppVersion, nativeAddon, nativeDevices, type NativeContext, type NativeModel } from "./native";
+import { llamaCppVersion, nativeAddon, nativeDevices, type GgufInspection, type NativeContext, type NativeModel } from "./native";
 import { sampler, type SamplingOptions } from "./sampling";
 import { Tensor } from "./tensor";
 import { freeCoreThreads } from "./threads";
@@ -151,13 +151,14 @@ export class Model {
   private autoThreads: number | null = null;
   private threadsInUse = 0;
   private busy = false;
-  private readonly path: string;
+  /** the file's GGUF metadata, kept for the gradient graph */
+  private readonly ggufKv: GgufInspection["kv"];
   /** the differentiable graph, built on the first gradients() call */
   private gradientGraph: GradientGraph | null = null;
 
   private constructor(path: string, options: LoadOptions) {
     const file = checkModelFile(path);
-    this.path = path;
+    this.ggufKv = file.gguf.kv;
     const addon = nativeAddon();
     const gpuLayers = options.gpuLayers ?? 0;
     if (gpuLayers !== 0 && !nativeDevices().some((d) => !d.startsWith("CPU"))) {
@@ -362,7 +363,7 @@ export class Model {
     const tokens = this.tokens(input);
     const entries = options.names.map((n) => this.entry(n));
     return this.exclusive(() => {
-      this.gradientGraph ??= new GradientGraph(this.path, this.config.arch, this.config);
+      this.gradientGraph ??= new GradientGraph(this.provenance.path, this.ggufKv, this.config.arch, this.config);
       return this.gradientGraph.run(tokens, options, entries, this.threadsInUse, this.abortFlag);
     });
   }

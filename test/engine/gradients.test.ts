@@ -255,7 +255,7 @@ describe("gradients: errors and interrupts", () => {
   test("an architecture without a gradient graph is named in the error", async () => {
     const { GradientGraph } = await import("../../src/engine/gradients");
     const m = await open();
-    assert.throws(() => new GradientGraph(generatedModel("random-llama-for-arch", { arch: "llama", layers: 1, heads: 2, dModel: 16, dMlp: 32, seed: 9 }), "mamba" as never, m.config), (e: unknown) => {
+    assert.throws(() => new GradientGraph(generatedModel("random-llama-for-arch", { arch: "llama", layers: 1, heads: 2, dModel: 16, dMlp: 32, seed: 9 }), {}, "mamba" as never, m.config), (e: unknown) => {
       assert.ok(e instanceof EngineError && e.code === "unsupported-architecture", `expected unsupported-architecture, got ${String(e)}`);
       assert.match((e as Error).message, /not implemented for architecture "mamba"\. Supported: llama, qwen2, gpt2/);
       return true;
