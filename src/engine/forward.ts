@@ -8,7 +8,7 @@
  */
 import { BadArgumentError, ContextOverflowError, DecodeError, EngineError, HookShapeError, InterruptedError } from "./errors";
 import { needsAllOutputs, tensorKey, type HookEntry } from "./hook-table";
-import { layoutCodec, type SeqRows } from "./layouts";
+import { layoutCodec, storeRows, type SeqRows } from "./layouts";
 import type { NativeContext, NativeTraceEntry } from "./native";
 import { Tensor } from "./tensor";
 
@@ -367,7 +367,7 @@ export class Runner {
       let t = new Tensor([want.length, V], this.ctx.logits(Int32Array.from(want)), ["pos", "vocab"]);
       const pos = Int32Array.from(want, (i) => rows[i].pos);
       t = this.runHooks("logits", null, seq, t, pos);
-      if (seq.plan.cache.has("logits")) this.cacheRows(seq, "logits", t, pos);
+      if (seq.plan.cache.has("logits")) seq.cache.set("logits", storeRows(t.dims, seq.cache.get("logits"), t, pos, seq.plan.tokens.length));
       if (seq.plan.logits === "all" && seq.step === 0) want.forEach((i, k) => seq.logits.set(t.data.subarray(k * V, (k + 1) * V), rows[i].pos * V));
       else seq.logits.set(t.data.subarray((want.length - 1) * V));
     }
@@ -432,17 +432,6 @@ export class Runner {
       }
     }
     return cur;
-  }
-
-  private cacheRows(seq: SeqState, name: string, t: Tensor, positions: Int32Array) {
-    const n = seq.plan.tokens.length;
-    let full = seq.cache.get(name);
-    const w = t.size / t.shape[0];
-    if (!full) {
-      full = new Tensor([n, ...t.shape.slice(1)], undefined, t.dims);
-      seq.cache.set(name, full);
-    }
-    positions.forEach((p, i) => full!.data.set(t.data.subarray(i * w, (i + 1) * w), p * w));
   }
 }
 

@@ -63,10 +63,10 @@ function rowsMismatch(g: SeqRows, rowWidth: number): string | undefined {
   return g.data.length === g.nRows * rowWidth ? undefined : `${g.nRows} rows of ${rowWidth}`;
 }
 
-/** Cache store for every layout with one row per position (all but attention). */
-function storeRows(e: HookEntry, full: Tensor | undefined, t: Tensor, positions: Int32Array, n: number): Tensor {
+/** Cache store for every layout with one row per position (all but attention), and for the logits. */
+export function storeRows(dims: readonly string[], full: Tensor | undefined, t: Tensor, positions: Int32Array, n: number): Tensor {
   const w = t.size / t.shape[0];
-  const out = full ?? new Tensor([n, ...t.shape.slice(1)], undefined, e.dims);
+  const out = full ?? new Tensor([n, ...t.shape.slice(1)], undefined, dims);
   positions.forEach((p, i) => out.data.set(t.data.subarray(i * w, (i + 1) * w), p * w));
   return out;
 }
@@ -75,7 +75,7 @@ const rows: LayoutCodec<Of<"rows">> = {
   mismatch: (e, _l, g) => rowsMismatch(g, width(e)),
   read: (e, _l, g) => new Tensor([g.count, ...e.inner], g.data.slice(g.start * width(e), (g.start + g.count) * width(e)), e.dims),
   write: (e, _l, g, t) => g.data.set(t.data, g.start * width(e)),
-  store: (e, _l, full, t, positions, n) => storeRows(e, full, t, positions, n),
+  store: (e, _l, full, t, positions, n) => storeRows(e.dims, full, t, positions, n),
 };
 
 const columns: LayoutCodec<Of<"columns">> = {
@@ -93,7 +93,7 @@ const columns: LayoutCodec<Of<"columns">> = {
     const w = width(e);
     for (let i = 0; i < g.count; i++) g.data.set(t.data.subarray(i * w, i * w + w), (g.start + i) * l.rowWidth + l.offset);
   },
-  store: (e, _l, full, t, positions, n) => storeRows(e, full, t, positions, n),
+  store: (e, _l, full, t, positions, n) => storeRows(e.dims, full, t, positions, n),
 };
 
 const difference: LayoutCodec<Of<"difference">> = {
@@ -111,7 +111,7 @@ const difference: LayoutCodec<Of<"difference">> = {
     const base = g.base!;
     for (let j = 0; j < t.size; j++) g.data[o + j] = base[o + j] + t.data[j];
   },
-  store: (e, _l, full, t, positions, n) => storeRows(e, full, t, positions, n),
+  store: (e, _l, full, t, positions, n) => storeRows(e.dims, full, t, positions, n),
   base: (l) => l.base,
 };
 
