@@ -7,6 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import * as vscode from "vscode";
+import { outputIdOf, selectedCell } from "./cells";
 import {
   CIRCUIT_EXPORT_FORMATS,
   VIEW_MIMES,
@@ -149,8 +150,7 @@ function exportUri(notebook: vscode.NotebookDocument, cell: vscode.NotebookCell 
 function circuitOutput(cell: vscode.NotebookCell): { outputId: string; circuit: CircuitView } | undefined {
   for (const output of cell.outputs) {
     const item = output.items.find((i) => i.mime === VIEW_MIMES.circuit);
-    // The output's id exists at run time though @types/vscode 1.90 does not declare it.
-    if (item) return { outputId: String((output as { id?: unknown }).id ?? ""), circuit: JSON.parse(new TextDecoder().decode(item.data)) as CircuitView };
+    if (item) return { outputId: outputIdOf(output) ?? "", circuit: JSON.parse(new TextDecoder().decode(item.data)) as CircuitView };
   }
   return undefined;
 }
@@ -163,6 +163,5 @@ function targetCell(arg: unknown): vscode.NotebookCell | undefined {
   }
   const editor = vscode.window.activeNotebookEditor;
   if (!editor || editor.notebook.notebookType !== NOTEBOOK_TYPE) return undefined;
-  const sel = editor.selection;
-  return sel.isEmpty || sel.start >= editor.notebook.cellCount ? undefined : editor.notebook.cellAt(sel.start);
+  return selectedCell(editor);
 }

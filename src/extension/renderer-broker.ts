@@ -7,6 +7,7 @@
  * writes the file (the broker owns it, and with it the command "Steer: Export Circuit Diagram").
  */
 import * as vscode from "vscode";
+import { outputIdOf, selectedCell } from "./cells";
 import { VIEW_RENDERERS, type InsertCodeRequest, type RerunCellRequest } from "../protocol";
 import { CircuitExporter, isExportRequest } from "./circuit-export-command";
 import type { KernelManager } from "./kernels";
@@ -61,18 +62,14 @@ function handledByHost(editor: vscode.NotebookEditor, message: unknown): boolean
   return false;
 }
 
-/**
- * The cell holding the output `outputId` (renderers see an output's id; the extension API keeps it on
- * NotebookCellOutput at run time, though @types/vscode 1.90 does not declare it), else the selected cell.
- */
+/** The cell holding the output `outputId`, else the selected cell. */
 function cellOfOutput(editor: vscode.NotebookEditor, outputId: string | undefined): vscode.NotebookCell | undefined {
   if (outputId) {
     for (const cell of editor.notebook.getCells()) {
-      if (cell.outputs.some((o) => (o as { id?: unknown }).id === outputId)) return cell;
+      if (cell.outputs.some((o) => outputIdOf(o) === outputId)) return cell;
     }
   }
-  const sel = editor.selection;
-  return sel.isEmpty || sel.start >= editor.notebook.cellCount ? undefined : editor.notebook.cellAt(sel.start);
+  return selectedCell(editor);
 }
 
 async function insertCodeBelow(editor: vscode.NotebookEditor, m: InsertCodeRequest): Promise<void> {
