@@ -2,9 +2,10 @@
  * Loading a model by path, and where the bundled sample model lives. Loading the same file with the
  * same options again (a re-run load cell) returns the model already loaded, unless it was disposed.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Model, type LoadOptions } from "./model";
+import { fileStamp } from "./model-file";
 
 export interface LoadCallOptions extends LoadOptions {
   /** folder that a relative `path` resolves against (default: the current directory) */
@@ -20,11 +21,10 @@ const forget = new FinalizationRegistry<string>((key) => {
 /** Same file version (path, size, mtime) and same options: the same model. */
 function cacheKey(path: string, options: LoadOptions): string | null {
   if (!existsSync(path)) return null;
-  const st = statSync(path);
   const opts = Object.entries(options)
     .filter(([k, v]) => k !== "abortFlag" && v !== undefined)
     .sort(([a], [b]) => a.localeCompare(b));
-  return JSON.stringify([path, st.size, st.mtimeMs, opts]);
+  return JSON.stringify([fileStamp(path), opts]);
 }
 
 /** Loads a GGUF model (`path` relative to `options.baseDir`, default the current directory). */

@@ -41,7 +41,8 @@ export interface CheckedFile {
 }
 
 /** A file's identity for the caches below: a file rewritten in place gets a new one. */
-function fileStamp(path: string): string {
+/** One version of a file: its path, size and modification time. */
+export function fileStamp(path: string): string {
   const st = statSync(path);
   return `${path}\0${st.size}\0${st.mtimeMs}`;
 }
@@ -49,7 +50,7 @@ function fileStamp(path: string): string {
 const inspections = new Map<string, GgufInspection | null>();
 
 /** ggml's reading of the GGUF header (null when it rejects it), once per file version. */
-export function inspectGguf(path: string): GgufInspection | null {
+function inspectGguf(path: string): GgufInspection | null {
   const stamp = fileStamp(path);
   if (!inspections.has(stamp)) inspections.set(stamp, nativeAddon().ggufInspect(path));
   return inspections.get(stamp)!;
