@@ -10,6 +10,7 @@ import { tokenizePrompts, type Prompts, type TokenizedPrompt } from "./inputs";
 import { scan, MassiveScan, type ResidHook } from "./massive-scan";
 import { chunks } from "./massive-stats";
 import { logSoftmaxAt } from "./metrics";
+import { markdownTable } from "./text";
 
 export interface AblateOptions {
   /**
@@ -207,8 +208,9 @@ export class MassiveAblation {
     }
     const shown = 20;
     if (this.values.length) {
-      lines.push("", "| layer | text | pos | token | dim | value | set to |", "|---|---|---|---|---|---|---|");
-      for (const v of this.values.slice(0, shown)) lines.push(`| ${v.layer} | ${v.text} | ${v.pos} | \`${JSON.stringify(v.token)}\` | ${v.dim} | ${fmt(v.from)} | ${fmt(v.to)} |`);
+      // Token strings go through markdownTable, which escapes the pipes a token may hold.
+      const rows = this.values.slice(0, shown).map((v) => [String(v.layer), String(v.text), String(v.pos), JSON.stringify(v.token), String(v.dim), fmt(v.from), fmt(v.to)]);
+      lines.push("", markdownTable(["layer", "text", "pos", "token", "dim", "value", "set to"], rows));
       if (this.values.length > shown) lines.push("", `... and ${this.values.length - shown} more (\`.values\` has them all).`);
     }
     return lines.join("\n");

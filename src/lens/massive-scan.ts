@@ -11,6 +11,7 @@ import { encodeTensor, VIEW_VALUE_CAP, type EncodedTensor, type MassiveEntry, ty
 import { tokenizePrompts, type Prompts } from "./inputs";
 import { chunks, keepChannels, layerStats, type LayerStats } from "./massive-stats";
 import { LensResult } from "./result";
+import { markdownTable } from "./text";
 
 export type ResidHook = "resid_post" | "resid_pre";
 
@@ -283,8 +284,9 @@ export class MassiveScan extends LensResult<"massive"> {
     ];
     if (!this.flagged.length) return [...lines, "", "Nothing flagged."].join("\n");
     const shown = 20;
-    lines.push("", "| layer | text | pos | token | dim | value | x median |", "|---|---|---|---|---|---|---|");
-    for (const e of this.flagged.slice(0, shown)) lines.push(`| ${e.layer} | ${e.text} | ${e.pos} | \`${JSON.stringify(e.token)}\` | ${e.dim} | ${f(e.value)} | ${times(e.ratio)} |`);
+    // Token strings go through markdownTable, which escapes the pipes a token may hold.
+    const rows = this.flagged.slice(0, shown).map((e) => [String(e.layer), String(e.text), String(e.pos), JSON.stringify(e.token), String(e.dim), f(e.value), times(e.ratio)]);
+    lines.push("", markdownTable(["layer", "text", "pos", "token", "dim", "value", "x median"], rows));
     if (this.flagged.length > shown) lines.push("", `... and ${this.flagged.length - shown} more (\`.flagged\` has them all).`);
     return lines.join("\n");
   }
