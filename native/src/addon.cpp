@@ -47,11 +47,18 @@ void LogCallback(enum ggml_log_level level, const char* text, void*) {
 
 bool g_backends_loaded = false;
 
+// init(binsDir, gpuBackends): the CPU backends of binsDir, then each GPU backend library given
+// (node-llama-cpp's CUDA or Vulkan build); one that cannot load (no driver) is skipped, and the
+// devices list says what loaded.
 Napi::Value Init(const Napi::CallbackInfo& info) {
   std::string dir = info[0].As<Napi::String>();
   llama_log_set(LogCallback, nullptr);
   if (!g_backends_loaded) {
     ggml_backend_load_all_from_path(dir.c_str());
+    if (info.Length() > 1 && info[1].IsArray()) {
+      Napi::Array gpu = info[1].As<Napi::Array>();
+      for (uint32_t i = 0; i < gpu.Length(); i++) ggml_backend_load(gpu.Get(i).As<Napi::String>().Utf8Value().c_str());
+    }
     llama_backend_init();
     g_backends_loaded = true;
   }

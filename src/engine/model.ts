@@ -18,7 +18,7 @@ import { GradientGraph, type GradientOptions, type GradientResult } from "./grad
 import { hookTable, type Architecture, type HookDims, type HookEntry } from "./hook-table";
 import { logMark, logProblemsSince, llamaLog } from "./log";
 import { checkModelFile, fileTypeName, provenance, type Provenance } from "./model-file";
-import { llamaCppVersion, nativeAddon, nativeDevices, type GgufInspection, type NativeContext, type NativeModel } from "./native";
+import { llamaCppVersion, nativeAddon, nativeDevices, nativeGpuBackends, type GgufInspection, type NativeContext, type NativeModel } from "./native";
 import { sampler, type SamplingOptions } from "./sampling";
 import { Tensor } from "./tensor";
 import { freeCoreThreads } from "./threads";
@@ -162,7 +162,11 @@ export class Model {
     const addon = nativeAddon();
     const gpuLayers = options.gpuLayers ?? 0;
     if (gpuLayers !== 0 && !nativeDevices().some((d) => !d.startsWith("CPU"))) {
-      throw new BadArgumentError(`gpuLayers ${gpuLayers} asks for a GPU, but only these devices are loaded: ${nativeDevices().join(", ")}. This build runs on the CPU; load with gpuLayers: 0.`);
+      const tried = nativeGpuBackends();
+      const why = tried.length
+        ? `node-llama-cpp's GPU backends (${tried.join(", ")}) are installed but found no device or driver`
+        : `no GPU build of node-llama-cpp is installed (npm installs @node-llama-cpp/${process.platform}-${process.arch}-cuda or -vulkan where the platform has them; STEER_GPU=${process.env.STEER_GPU ?? "auto"})`;
+      throw new BadArgumentError(`gpuLayers ${gpuLayers} asks for a GPU, but this machine runs on the CPU only: ${why}. Devices loaded: ${nativeDevices().join(", ")}. Load with gpuLayers: 0.`);
     }
     const mark = logMark();
     try {

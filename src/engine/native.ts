@@ -155,7 +155,8 @@ export interface NativeGradModel {
 }
 
 interface Addon {
-  init(binsDir: string): string[];
+  /** the CPU backends of binsDir, then the GPU backend libraries given (those that cannot load are skipped) */
+  init(binsDir: string, gpuBackends: string[]): string[];
   takeLogs(): string[];
   version(): string;
   /** null when ggml's gguf reader rejects the file */
@@ -194,10 +195,32 @@ export function nativeAddon(): Addon {
   // A computed path: bundlers must leave this require to run time.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const loaded = require(resolve(root, ADDON)) as Addon;
-  devices = loaded.init(bins);
+  gpuBackends = gpuBackendLibraries(root, platform);
+  devices = loaded.init(bins, gpuBackends);
   if (devices.length === 0) throw new Error(`No llama.cpp compute backend could be loaded from ${bins}.`);
   addon = loaded;
   return addon;
+}
+
+let gpuBackends: string[] = [];
+
+/**
+ * node-llama-cpp's GPU builds, when npm installed them (its optional dependencies per platform): their
+ * backend libraries plug into the same ggml as the CPU build. STEER_GPU picks one ("cuda", "vulkan") or
+ * none ("none"); the default tries CUDA, then Vulkan.
+ */
+function gpuBackendLibraries(root: string, platform: string): string[] {
+  const choice = process.env.STEER_GPU ?? "auto";
+  const kinds = choice === "auto" ? ["cuda", "vulkan"] : choice === "none" ? [] : [choice];
+  return kinds
+    .map((kind) => resolve(root, "node_modules", "@node-llama-cpp", `${platform}-${kind}`, "bins", `${platform}-${kind}`, `libggml-${kind}.so`))
+    .filter((lib) => existsSync(lib));
+}
+
+/** The GPU backend libraries the engine tried to load (see gpuBackendLibraries), loaded or not. */
+export function nativeGpuBackends(): string[] {
+  nativeAddon();
+  return gpuBackends;
 }
 
 let version: string | undefined;

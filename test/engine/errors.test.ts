@@ -130,7 +130,7 @@ test("each kind of failure has its own error code", { skip: skipStories }, async
 });
 
 test("asking for GPU layers on a CPU-only build says so instead of silently running on the CPU", { skip: skipStories }, async () => {
-  await assert.rejects(load(stories, { gpuLayers: 99 }), (e: Error) => e instanceof BadArgumentError && /only these devices are loaded: CPU.*load with gpuLayers: 0/.test(e.message));
+  await assert.rejects(load(stories, { gpuLayers: 99 }), (e: Error) => e instanceof BadArgumentError && /runs on the CPU only: .*Devices loaded: CPU.*Load with gpuLayers: 0/.test(e.message));
 });
 
 test("a disposed model says so, and dispose is idempotent", { skip: skipStories }, async () => {
