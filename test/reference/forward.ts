@@ -4,17 +4,20 @@
 import { f16BitsToF32, f32ToF16Bits } from "../../src/gguf/index";
 import type { RefLayer, RefModel } from "./model";
 
-export interface Tensor {
+/** Activations are Float32Array, or Float64Array with ForwardOptions.f64. */
+export type Floats = Float32Array | Float64Array;
+
+export interface Tensor<A extends Floats = Float32Array> {
   shape: number[];
-  data: Float32Array;
+  data: A;
 }
 
 /** Return a tensor (same shape) to replace the activation, or edit t.data in place and return nothing. */
-export type Hook = (t: Tensor, name: string) => Tensor | void;
-export type Hooks = Record<string, Hook>;
+export type Hook<A extends Floats = Float32Array> = (t: Tensor<A>, name: string) => Tensor<A> | void;
+export type Hooks<A extends Floats = Float32Array> = Record<string, Hook<A>>;
 
-export interface ForwardOptions {
-  hooks?: Hooks;
+export interface ForwardOptions<A extends Floats = Float32Array> {
+  hooks?: Hooks<A>;
   /** Keep every activation in the returned cache (default true). */
   cache?: boolean;
   /**
@@ -24,21 +27,28 @@ export interface ForwardOptions {
   emulateF16?: boolean;
   /** GELU as llama.cpp's CPU backend computes it: through a table indexed by the F16 input, F16 output. */
   ggmlGelu?: boolean;
+  /**
+   * Keep every activation in double precision instead of rounding it to F32 (default false): central
+   * differences of this forward pass then measure derivatives to far below F32's resolution.
+   */
+  f64?: boolean;
 }
 
-export interface ForwardResult {
+export interface ForwardResult<A extends Floats = Float32Array> {
   /** [pos, vocab] */
-  logits: Tensor;
+  logits: Tensor<A>;
   /** Every activation by hook name (when options.cache is not false). */
-  cache: Map<string, Tensor>;
+  cache: Map<string, Tensor<A>>;
 }
+
+type Alloc = (length: number) => Floats;
 
 const f16 = (x: number) => f16BitsToF32(f32ToF16Bits(x));
 
 /** y[n, out] = x[n, in] W^T + b, with W stored as out rows of in values (GGUF dims [in, out]). */
-function linear(x: Float32Array, n: number, inDim: number, w: Float32Array, outDim: number, b?: Float32Array): Float32Array {
+function linear(alloc: Alloc, x: Floats, n: number, inDim: number, w: Float32Array, outDim: number, b?: Float32Array): Floats {
   if (w.length !== inDim * outDim) throw new Error(`weight has ${w.length} values, expected ${inDim}x${outDim}`);
-  const y = new Float32Array(n * outDim);
+  const y = alloc(n * outDim);
   for (let i = 0; i < n; i++) {
     const xo = i * inDim;
     for (let o = 0; o < outDim; o++) {
@@ -51,8 +61,8 @@ function linear(x: Float32Array, n: number, inDim: number, w: Float32Array, outD
   return y;
 }
 
-function norm(x: Float32Array, n: number, d: number, eps: number, rms: boolean, w: Float32Array, b?: Float32Array): Float32Array {
-  const y = new Float32Array(n * d);
+function norm(alloc: Alloc, x: Floats, n: number, d: number, eps: number, rms: boolean, w: Float32Array, b?: Float32Array): Floats {
+  const y = alloc(n * d);
   for (let i = 0; i < n; i++) {
     const o = i * d;
     let mean = 0;
@@ -79,7 +89,7 @@ function gelu(x: number, table: boolean): number {
 const silu = (x: number) => x / (1 + Math.exp(-x));
 
 /** Rotates [pos, heads, dHead] in place, as ggml_rope_ext with freq_scale 1 and no extension. */
-function rope(x: Float32Array, nPos: number, nHeads: number, dHead: number, nRot: number, base: number, neox: boolean) {
+function rope(x: Floats, nPos: number, nHeads: number, dHead: number, nRot: number, base: number, neox: boolean) {
   const half = nRot / 2;
   for (let p = 0; p < nPos; p++) {
     for (let h = 0; h < nHeads; h++) {
@@ -97,13 +107,21 @@ function rope(x: Float32Array, nPos: number, nHeads: number, dHead: number, nRot
   }
 }
 
-export function forward(model: RefModel, tokens: readonly number[], options: ForwardOptions = {}): ForwardResult {
+export function forward(model: RefModel, tokens: readonly number[], options?: ForwardOptions & { f64?: false }): ForwardResult;
+export function forward(model: RefModel, tokens: readonly number[], options: ForwardOptions<Float64Array> & { f64: true }): ForwardResult<Float64Array>;
+export function forward(model: RefModel, tokens: readonly number[], options: ForwardOptions | ForwardOptions<Float64Array> = {}): ForwardResult<Floats> {
   const { config: c } = model;
-  const hooks = options.hooks ?? {};
+  const hooks = (options.hooks ?? {}) as Hooks<Floats>;
+  const alloc: Alloc = options.f64 ? (length) => new Float64Array(length) : (length) => new Float32Array(length);
+  const each = (length: number, f: (i: number) => number): Floats => {
+    const y = alloc(length);
+    for (let i = 0; i < length; i++) y[i] = f(i);
+    return y;
+  };
   const keep = options.cache !== false;
   const emu = options.emulateF16 === true;
   const tableGelu = options.ggmlGelu === true;
-  const cache = new Map<string, Tensor>();
+  const cache = new Map<string, Tensor<Floats>>();
   const n = tokens.length;
   if (n === 0) throw new Error("forward needs at least one token");
   if (n > c.ctx) throw new Error(`${n} tokens exceed the model's context of ${c.ctx}`);
@@ -111,8 +129,8 @@ export function forward(model: RefModel, tokens: readonly number[], options: For
   const known = new Set(hookNames(model));
   for (const name of Object.keys(hooks)) if (!known.has(name)) throw new Error(`unknown hook name ${name}`);
 
-  const point = (name: string, shape: number[], data: Float32Array): Float32Array => {
-    let t: Tensor = { shape, data };
+  const point = (name: string, shape: number[], data: Floats): Floats => {
+    let t: Tensor<Floats> = { shape, data };
     const hook = hooks[name];
     if (hook) {
       const r = hook(t, name);
@@ -126,49 +144,52 @@ export function forward(model: RefModel, tokens: readonly number[], options: For
   };
 
   const D = c.dModel;
-  const embed = new Float32Array(n * D);
+  const embed = alloc(n * D);
   tokens.forEach((tok, i) => embed.set(model.tokEmbd.subarray(tok * D, tok * D + D), i * D));
   let resid = point("hook_embed", [n, D], embed);
   if (model.posEmbd) {
-    const pos = point("hook_pos_embed", [n, D], model.posEmbd.slice(0, n * D));
-    resid = resid.map((v, i) => v + pos[i]);
+    const posEmbd = model.posEmbd;
+    const pos = point("hook_pos_embed", [n, D], each(n * D, (i) => posEmbd[i]));
+    const tok = resid;
+    resid = each(n * D, (i) => tok[i] + pos[i]);
   }
   const rms = c.arch !== "gpt2";
   for (let l = 0; l < c.nLayer; l++) {
     const L: RefLayer = model.layers[l];
     const p = `blocks.${l}.`;
     resid = point(p + "hook_resid_pre", [n, D], resid);
-    const x = point(p + "ln1.hook_normalized", [n, D], norm(resid, n, D, c.eps, rms, L.lnW, L.lnB));
-    const attnOut = attention(model, l, x, n, p, point, emu);
-    const mid = point(p + "hook_resid_mid", [n, D], resid.map((v, i) => v + attnOut[i]));
-    const x2 = point(p + "ln2.hook_normalized", [n, D], norm(mid, n, D, c.eps, rms, L.ln2W, L.ln2B));
+    const x = point(p + "ln1.hook_normalized", [n, D], norm(alloc, resid, n, D, c.eps, rms, L.lnW, L.lnB));
+    const attnOut = attention(model, l, x, n, p, point, emu, alloc);
+    const pre = resid;
+    const mid = point(p + "hook_resid_mid", [n, D], each(n * D, (i) => pre[i] + attnOut[i]));
+    const x2 = point(p + "ln2.hook_normalized", [n, D], norm(alloc, mid, n, D, c.eps, rms, L.ln2W, L.ln2B));
     const F = c.dMlp;
-    let post: Float32Array;
+    let post: Floats;
     if (L.wGate) {
-      const gate = point(p + "mlp.hook_pre", [n, F], linear(x2, n, D, L.wGate, F, L.bGate));
-      const up = point(p + "mlp.hook_pre_linear", [n, F], linear(x2, n, D, L.wUp, F, L.bUp));
-      post = point(p + "mlp.hook_post", [n, F], gate.map((g, i) => silu(g) * up[i]));
+      const gate = point(p + "mlp.hook_pre", [n, F], linear(alloc, x2, n, D, L.wGate, F, L.bGate));
+      const up = point(p + "mlp.hook_pre_linear", [n, F], linear(alloc, x2, n, D, L.wUp, F, L.bUp));
+      post = point(p + "mlp.hook_post", [n, F], each(n * F, (i) => silu(gate[i]) * up[i]));
     } else {
-      const pre = point(p + "mlp.hook_pre", [n, F], linear(x2, n, D, L.wUp, F, L.bUp));
-      post = point(p + "mlp.hook_post", [n, F], pre.map((v) => gelu(v, tableGelu)));
+      const pre = point(p + "mlp.hook_pre", [n, F], linear(alloc, x2, n, D, L.wUp, F, L.bUp));
+      post = point(p + "mlp.hook_post", [n, F], each(n * F, (i) => gelu(pre[i], tableGelu)));
     }
-    const mlpOut = point(p + "hook_mlp_out", [n, D], linear(post, n, F, L.wDown, D, L.bDown));
-    resid = point(p + "hook_resid_post", [n, D], mid.map((v, i) => v + mlpOut[i]));
+    const mlpOut = point(p + "hook_mlp_out", [n, D], linear(alloc, post, n, F, L.wDown, D, L.bDown));
+    resid = point(p + "hook_resid_post", [n, D], each(n * D, (i) => mid[i] + mlpOut[i]));
   }
-  const xf = point("ln_final.hook_normalized", [n, D], norm(resid, n, D, c.eps, rms, model.lnFW, model.lnFB));
-  const logits = linear(xf, n, D, model.out, c.vocab, model.outB);
+  const xf = point("ln_final.hook_normalized", [n, D], norm(alloc, resid, n, D, c.eps, rms, model.lnFW, model.lnFB));
+  const logits = linear(alloc, xf, n, D, model.out, c.vocab, model.outB);
   return { logits: { shape: [n, c.vocab], data: logits }, cache };
 }
 
-type Point = (name: string, shape: number[], data: Float32Array) => Float32Array;
+type Point = (name: string, shape: number[], data: Floats) => Floats;
 
-function attention(model: RefModel, l: number, x: Float32Array, n: number, p: string, point: Point, emu: boolean): Float32Array {
+function attention(model: RefModel, l: number, x: Floats, n: number, p: string, point: Point, emu: boolean, alloc: Alloc): Floats {
   const c = model.config;
   const L = model.layers[l];
   const { dModel: D, nHead: H, nHeadKv: HK, dHead: Dh } = c;
-  const q = point(p + "attn.hook_q", [n, H, Dh], linear(x, n, D, L.wq, H * Dh, L.bq));
-  const k = point(p + "attn.hook_k", [n, HK, Dh], linear(x, n, D, L.wk, HK * Dh, L.bk));
-  let v = point(p + "attn.hook_v", [n, HK, Dh], linear(x, n, D, L.wv, HK * Dh, L.bv));
+  const q = point(p + "attn.hook_q", [n, H, Dh], linear(alloc, x, n, D, L.wq, H * Dh, L.bq));
+  const k = point(p + "attn.hook_k", [n, HK, Dh], linear(alloc, x, n, D, L.wk, HK * Dh, L.bk));
+  let v = point(p + "attn.hook_v", [n, HK, Dh], linear(alloc, x, n, D, L.wv, HK * Dh, L.bv));
   let rq = q, rk = k;
   if (c.rope !== "none") {
     rq = q.slice();
@@ -185,7 +206,7 @@ function attention(model: RefModel, l: number, x: Float32Array, n: number, p: st
   }
   const scale = 1 / Math.sqrt(Dh);
   const group = H / HK;
-  const scores = new Float32Array(H * n * n).fill(-Infinity);
+  const scores = alloc(H * n * n).fill(-Infinity);
   for (let h = 0; h < H; h++) {
     const kh = Math.floor(h / group);
     for (let i = 0; i < n; i++) {
@@ -198,7 +219,7 @@ function attention(model: RefModel, l: number, x: Float32Array, n: number, p: st
     }
   }
   const sc = point(p + "attn.hook_attn_scores", [H, n, n], scores);
-  const pattern = new Float32Array(H * n * n);
+  const pattern = alloc(H * n * n);
   for (let r = 0; r < H * n; r++) {
     let max = -Infinity;
     for (let j = 0; j < n; j++) max = Math.max(max, sc[r * n + j]);
@@ -208,7 +229,7 @@ function attention(model: RefModel, l: number, x: Float32Array, n: number, p: st
   }
   let pat = point(p + "attn.hook_pattern", [H, n, n], pattern);
   if (emu) pat = pat.map(f16);
-  const z = new Float32Array(n * H * Dh);
+  const z = alloc(n * H * Dh);
   for (let h = 0; h < H; h++) {
     const kh = Math.floor(h / group);
     for (let i = 0; i < n; i++) {
@@ -222,7 +243,7 @@ function attention(model: RefModel, l: number, x: Float32Array, n: number, p: st
     }
   }
   const zz = point(p + "attn.hook_z", [n, H, Dh], z);
-  return point(p + "hook_attn_out", [n, D], linear(zz, n, H * Dh, L.wo, D, L.bo));
+  return point(p + "hook_attn_out", [n, D], linear(alloc, zz, n, H * Dh, L.wo, D, L.bo));
 }
 
 /** Every hook name this model's forward pass offers, in the order they run. */
@@ -255,7 +276,7 @@ export function argmax(xs: ArrayLike<number>): number {
 }
 
 /** Greedy decoding: appends the most likely token `steps` times (recomputing the whole prefix each step). */
-export function generateGreedy(model: RefModel, tokens: readonly number[], steps: number, options: Omit<ForwardOptions, "cache"> = {}): number[] {
+export function generateGreedy(model: RefModel, tokens: readonly number[], steps: number, options: Omit<ForwardOptions, "cache" | "f64"> = {}): number[] {
   const out = [...tokens];
   for (let s = 0; s < steps; s++) {
     const r = forward(model, out, { ...options, cache: false });
