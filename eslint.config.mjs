@@ -1,12 +1,12 @@
 // Lint: TypeScript rules plus the import directions of DEVELOPERS.md, one block per folder.
-// extension -> host -> protocol; cli -> host, models, gguf, engine; kernel -> lens -> engine -> native (lens also -> gguf, for control vectors);
+// extension -> host -> protocol (host also -> gguf, to check a model file before a notebook names it); cli -> host, models, gguf, engine; kernel -> lens -> engine -> native (lens also -> gguf, for control vectors);
 // models -> gguf; renderers -> webview -> protocol. Only src/extension may import `vscode`.
 import tseslint from "typescript-eslint";
 
 const folders = ["extension", "host", "kernel", "lens", "engine", "protocol", "cli", "gguf", "models", "renderers", "webview"];
 const allowed = {
   extension: ["host", "protocol"],
-  host: ["protocol"],
+  host: ["protocol", "gguf"],
   kernel: ["lens", "engine", "protocol", "gguf", "models"],
   lens: ["engine", "protocol", "gguf"],
   engine: ["gguf", "protocol"],

@@ -5,6 +5,7 @@
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { KernelClient, type ExecuteOutcome } from "../host";
+import { resolveNotebookModel } from "../host/notebook-model";
 import { displayIdOf, errorOutput, placeOutput, RUNNABLE_LANGUAGES, serializeNotebook, type CellOutput } from "../protocol";
 import { EXIT, parseCommandArgs, UsageError, type Command } from "./command";
 import { LiveLines } from "./live-lines";
@@ -19,7 +20,8 @@ outputs and execution info (order, success, duration) into the notebook, or into
 line per cell with what it printed and a one-line summary of each view (a heatmap, a circuit, ...).
 Stops at the first failing cell: later cells keep their previous outputs. Outputs that update in
 place (progress bars, display(value, { id })) print to stderr instead, at most every 200 ms and
-their final state; the notebook keeps their final state.
+their final state; the notebook keeps their final state. When the notebook's metadata names a model
+("steer": { "model": { "path": ... } }, a path relative to the notebook), steer.load() loads it.
 
 Options:
   -o, --out <file>       Write the executed notebook here instead of over the input.
@@ -86,6 +88,13 @@ async function run(args: string[]): Promise<number> {
     process.stderr.write(`steer-nb run: ${notebook}\n`);
     return EXIT.usage;
   }
+  let model: string | undefined;
+  try {
+    model = resolveNotebookModel(notebook.metadata, options.notebook);
+  } catch (e) {
+    process.stderr.write(`steer-nb run: ${options.notebook}: ${(e as Error).message}\nThe file was not changed.\n`);
+    return EXIT.usage;
+  }
 
   const client = new KernelClient({ cwd: dirname(options.notebook) });
   if (options.verbose) client.onDidLog((entry) => process.stderr.write(`[kernel ${entry.source}] ${entry.message}\n`));
@@ -112,7 +121,7 @@ async function run(args: string[]): Promise<number> {
       if (stoppedByUser) break;
       const outputs: CellOutput[] = [];
       const outcome = await client.execute(
-        { cellId: `cell-${index}`, cellIndex: index, code: cell.source, notebookPath: options.notebook },
+        { cellId: `cell-${index}`, cellIndex: index, code: cell.source, notebookPath: options.notebook, model },
         (output, replace) => {
           placeOutput(outputs, output, replace);
           live.push(output);

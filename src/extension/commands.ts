@@ -24,7 +24,7 @@ async function withNotebook(arg: unknown, action: (nb: vscode.NotebookDocument) 
 }
 
 /** The toolbar passes `{ notebookEditor: { notebookUri } }`, other callers a Uri or nothing (the active editor). */
-function targetNotebook(arg: unknown): vscode.NotebookDocument | undefined {
+export function targetNotebook(arg: unknown): vscode.NotebookDocument | undefined {
   let uri: vscode.Uri | undefined;
   if (arg instanceof vscode.Uri) uri = arg;
   else if (arg && typeof arg === "object" && "notebookEditor" in arg) {

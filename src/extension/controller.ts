@@ -6,6 +6,7 @@
  */
 import * as vscode from "vscode";
 import type { ExecuteOutcome } from "../host";
+import { resolveNotebookModel } from "../host/notebook-model";
 import { displayIdOf, errorOutput, RUNNABLE_LANGUAGES, STREAM_MIMES, type CellOutput } from "../protocol";
 import type { KernelManager } from "./kernels";
 import { outputToVscode } from "./outputs";
@@ -156,13 +157,17 @@ export class SteerController implements vscode.Disposable {
       appended = appended.then(() => execution.appendOutput(converted));
     };
 
+    const notebookPath = notebook.uri.scheme === "file" ? notebook.uri.fsPath : undefined;
+    let model: string | undefined;
+    try {
+      model = resolveNotebookModel(notebook.metadata, notebookPath);
+    } catch (e) {
+      await execution.replaceOutput(outputToVscode(errorOutput({ name: "NotebookModelError", message: (e as Error).message })));
+      execution.end(false, Date.now());
+      return false;
+    }
     const outcome: ExecuteOutcome = await this.kernels.client(notebook).execute(
-      {
-        cellId: `cell-${cell.index + 1}`,
-        cellIndex: cell.index + 1,
-        code: cell.document.getText(),
-        notebookPath: notebook.uri.scheme === "file" ? notebook.uri.fsPath : undefined,
-      },
+      { cellId: `cell-${cell.index + 1}`, cellIndex: cell.index + 1, code: cell.document.getText(), notebookPath, model },
       onOutput,
     );
     await appended;

@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { KernelClient, type KernelState } from "../host";
+import type { LoadedModelInfo } from "../protocol";
 
 export type { KernelState };
 
@@ -26,10 +27,15 @@ export class KernelManager implements vscode.Disposable {
   private readonly kernels = new Map<vscode.NotebookDocument, KernelClient>();
   private readonly stateEmitter = new vscode.EventEmitter<KernelStateChange>();
   private readonly rendererEmitter = new vscode.EventEmitter<RendererMessageFromKernel>();
+  /** The model each notebook's kernel loaded last; gone with the kernel. */
+  private readonly models = new Map<vscode.NotebookDocument, LoadedModelInfo>();
+  private readonly modelEmitter = new vscode.EventEmitter<vscode.NotebookDocument>();
   private readonly log = vscode.window.createOutputChannel("Steer Kernel", { log: true });
   private readonly subscriptions: vscode.Disposable[] = [];
   readonly onDidChangeState = this.stateEmitter.event;
   readonly onRendererMessage = this.rendererEmitter.event;
+  /** A notebook's kernel loaded a model (`model(notebook)` says which). */
+  readonly onDidLoadModel = this.modelEmitter.event;
 
   constructor(private readonly extensionPath: string) {
     this.subscriptions.push(vscode.workspace.onDidCloseNotebookDocument((nb) => void this.shutdown(nb)));
@@ -41,6 +47,11 @@ export class KernelManager implements vscode.Disposable {
 
   state(notebook: vscode.NotebookDocument): KernelState {
     return this.kernels.get(notebook)?.state ?? "not-started";
+  }
+
+  /** The model the notebook's running kernel loaded last, if any. */
+  model(notebook: vscode.NotebookDocument): LoadedModelInfo | undefined {
+    return this.models.get(notebook);
   }
 
   /** The notebook's kernel client; its process starts on the first execute. */
@@ -58,7 +69,12 @@ export class KernelManager implements vscode.Disposable {
     const name = path.basename(notebook.uri.path);
     client.onDidChangeState((state) => {
       this.log.info(`${name}: kernel ${state}${state === "idle" && client.pid ? ` (pid ${client.pid})` : ""}`);
+      if (state === "starting" || state === "dead") this.models.delete(notebook);
       this.stateEmitter.fire({ notebook, state });
+    });
+    client.onDidLoadModel((model) => {
+      this.models.set(notebook, model);
+      this.modelEmitter.fire(notebook);
     });
     client.onDidReceiveRendererMessage((m) => this.rendererEmitter.fire({ notebook, rendererId: m.rendererId, message: m.message }));
     client.onDidLog((entry) => {
@@ -79,6 +95,7 @@ export class KernelManager implements vscode.Disposable {
     const client = this.kernels.get(notebook);
     if (!client) return;
     this.kernels.delete(notebook);
+    this.models.delete(notebook);
     await client.dispose();
     this.stateEmitter.fire({ notebook, state: "dead" });
   }
@@ -88,6 +105,7 @@ export class KernelManager implements vscode.Disposable {
     await Promise.allSettled([...this.kernels.keys()].map((nb) => this.shutdown(nb)));
     this.stateEmitter.dispose();
     this.rendererEmitter.dispose();
+    this.modelEmitter.dispose();
     this.log.dispose();
   }
 }

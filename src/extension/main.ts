@@ -4,11 +4,13 @@ import { registerKernelCommands } from "./commands";
 import { SteerController } from "./controller";
 import { registerHtmlExportCommand } from "./html-export-command";
 import { KernelManager } from "./kernels";
+import { registerModelCommands } from "./model-commands";
 import { reportOpenError } from "./open-errors";
 import { RendererBroker } from "./renderer-broker";
 import { registerSampleCommands } from "./sample-commands";
 import { NOTEBOOK_TYPE, SteerNotebookSerializer } from "./serializer";
 import { KernelStatusBar } from "./status-bar";
+import { registerVariablesView } from "./variables-view";
 
 let kernels: KernelManager | undefined;
 
@@ -22,7 +24,9 @@ export function activate(context: vscode.ExtensionContext): void {
     new RendererBroker(kernels),
     ...registerKernelCommands(controller),
     ...registerSampleCommands(context.extensionPath),
+    ...registerModelCommands(),
     registerHtmlExportCommand(),
+    ...registerVariablesView(kernels, context.extensionPath),
   );
 }
 

@@ -1,4 +1,7 @@
-/** A status bar item with the kernel state of the active Steer notebook; hidden for other editors. */
+/**
+ * A status bar item with the kernel state of the active Steer notebook and, once its kernel has loaded
+ * one, the model (`Steer: idle · toy-circuits (gpt2 F16)`); hidden for other editors.
+ */
 import * as vscode from "vscode";
 import type { KernelManager, KernelState } from "./kernels";
 import { NOTEBOOK_TYPE } from "./serializer";
@@ -22,6 +25,9 @@ export class KernelStatusBar implements vscode.Disposable {
       kernels.onDidChangeState(({ notebook }) => {
         if (notebook === vscode.window.activeNotebookEditor?.notebook) this.update();
       }),
+      kernels.onDidLoadModel((notebook) => {
+        if (notebook === vscode.window.activeNotebookEditor?.notebook) this.update();
+      }),
     ];
     this.update();
   }
@@ -34,8 +40,12 @@ export class KernelStatusBar implements vscode.Disposable {
     }
     const state = this.kernels.state(notebook);
     const look = LOOK[state];
-    this.item.text = `${look.icon} Steer: ${state === "not-started" ? "no kernel" : state}`;
-    this.item.tooltip = look.tooltip;
+    const model = this.kernels.model(notebook);
+    // The state comes first: "Steer: idle" is what people (and the end-to-end test) look for.
+    this.item.text = `${look.icon} Steer: ${state === "not-started" ? "no kernel" : state}${model ? ` · ${model.name} (${model.architecture} ${model.quantization})` : ""}`;
+    this.item.tooltip = model
+      ? `${look.tooltip}\nModel: ${model.path}\n${model.architecture}, ${model.nLayers} layers x ${model.nHeads} heads, ${model.quantization}`
+      : look.tooltip;
     this.item.command = state === "busy" ? "steer.interruptKernel" : state === "dead" ? "steer.restartKernel" : undefined;
     this.item.show();
   }

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import type { CellOutput, ExecuteRequest, KernelToHost, VariableInfo } from "../protocol";
+import type { CellOutput, ExecuteRequest, HostToKernel, KernelToHost, LoadedModelInfo, VariableInfo } from "../protocol";
 import { Emitter } from "./emitter";
 import { describeExit, KernelProcess, type ExitInfo } from "./kernel-process";
 import type {
@@ -16,8 +16,10 @@ import type {
   KernelLogEntry,
   KernelState,
   LateOutput,
+  NoKernelAnswer,
   StartOutcome,
   VariablesOutcome,
+  VariableViewOutcome,
 } from "./outcomes";
 
 export interface KernelStartOptions {
@@ -43,6 +45,8 @@ export interface ExecuteInput {
   cellIndex: number;
   code: string;
   notebookPath?: string;
+  /** Absolute path of the notebook's model (metadata `steer.model`): what `steer.load()` loads. */
+  model?: string;
 }
 
 export interface ExecuteOptions {
@@ -85,6 +89,7 @@ export class KernelClient {
   private inFlight: Job | undefined;
   private pumping = false;
   private readonly pendingVariables = new Map<string, (outcome: VariablesOutcome) => void>();
+  private readonly pendingViews = new Map<string, (outcome: VariableViewOutcome) => void>();
   private currentState: KernelState = "not-started";
   private disposed = false;
 
@@ -92,6 +97,7 @@ export class KernelClient {
   private readonly logEmitter = new Emitter<KernelLogEntry>();
   private readonly rendererEmitter = new Emitter<{ rendererId: string; message: unknown }>();
   private readonly lateOutputEmitter = new Emitter<LateOutput>();
+  private readonly modelEmitter = new Emitter<LoadedModelInfo>();
 
   readonly onDidChangeState = this.stateEmitter.event;
   /** Kernel log messages and raw kernel process output. */
@@ -99,6 +105,8 @@ export class KernelClient {
   /** A kernel answer for a renderer (toolkit view). */
   readonly onDidReceiveRendererMessage = this.rendererEmitter.event;
   readonly onDidReceiveLateOutput = this.lateOutputEmitter.event;
+  /** A cell's `steer.load` resolved: the model the kernel now has. */
+  readonly onDidLoadModel = this.modelEmitter.event;
 
   constructor(options: KernelStartOptions = {}) {
     this.options = {
@@ -160,20 +168,30 @@ export class KernelClient {
   }
 
   variables(): Promise<VariablesOutcome> {
+    return this.quickRequest(this.pendingVariables, (requestId) => ({ type: "variables", requestId }));
+  }
+
+  /** A tensor variable (or a path into one, e.g. `cache["blocks.0.hook_resid_post"]`) as a heatmap slice. */
+  variableView(name: string, slice?: number[]): Promise<VariableViewOutcome> {
+    return this.quickRequest(this.pendingViews, (requestId) => ({ type: "variable-view", requestId, name, ...(slice ? { slice } : {}) }));
+  }
+
+  /** Sends a request the kernel answers at once by requestId; ends in an outcome within requestTimeoutMs. */
+  private quickRequest<O>(pending: Map<string, (outcome: O | NoKernelAnswer) => void>, request: (requestId: string) => HostToKernel): Promise<O | NoKernelAnswer> {
     const kernel = this.kernel;
     if (!kernel?.alive) return Promise.resolve({ status: "no-kernel", message: "No kernel is running." });
     const requestId = randomUUID();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.pendingVariables.delete(requestId);
+        pending.delete(requestId);
         resolve({ status: "timeout", message: `The kernel did not answer within ${this.options.requestTimeoutMs / 1000} s (a cell may be busy).` });
       }, this.options.requestTimeoutMs);
-      this.pendingVariables.set(requestId, (outcome) => {
+      pending.set(requestId, (outcome) => {
         clearTimeout(timer);
-        this.pendingVariables.delete(requestId);
+        pending.delete(requestId);
         resolve(outcome);
       });
-      kernel.send({ type: "variables", requestId });
+      kernel.send(request(requestId));
     });
   }
 
@@ -187,7 +205,7 @@ export class KernelClient {
     if (this.disposed) return;
     this.disposed = true;
     await this.stopKernel("The kernel client was disposed while the cell ran.");
-    for (const e of [this.stateEmitter, this.logEmitter, this.rendererEmitter, this.lateOutputEmitter]) e.dispose();
+    for (const e of [this.stateEmitter, this.logEmitter, this.rendererEmitter, this.lateOutputEmitter, this.modelEmitter]) e.dispose();
   }
 
   private setState(state: KernelState): void {
@@ -331,12 +349,20 @@ export class KernelClient {
       case "variables":
         this.pendingVariables.get(message.requestId)?.({ status: "ok", variables: message.variables as VariableInfo[] });
         return;
+      case "variable-view":
+        this.pendingViews.get(message.requestId)?.(message.outcome.ok ? { status: "ok", view: message.outcome.view } : { status: "error", message: message.outcome.message });
+        return;
       case "renderer-message":
         this.rendererEmitter.fire({ rendererId: message.rendererId, message: message.message });
         return;
       case "log":
         this.logEmitter.fire({ level: message.level, source: "kernel", message: message.message });
         return;
+      case "model-loaded": {
+        const { type: _type, ...model } = message;
+        this.modelEmitter.fire(model);
+        return;
+      }
       case "ready":
         return;
     }
@@ -346,7 +372,7 @@ export class KernelClient {
     if (kernel !== this.kernel) return;
     this.kernel = undefined;
     this.setState("dead");
-    for (const resolve of [...this.pendingVariables.values()]) {
+    for (const resolve of [...this.pendingVariables.values(), ...this.pendingViews.values()]) {
       resolve({ status: "kernel-died", message: `The kernel process exited (${describeExit(info)}).` });
     }
     const job = this.inFlight;

@@ -1,5 +1,5 @@
 /** What the host-side kernel client reports: every request ends in one of these, never hangs. */
-import type { CellError, CellOutput, VariableInfo } from "../protocol";
+import type { CellError, CellOutput, TensorSliceView, VariableInfo } from "../protocol";
 
 export type KernelState = "not-started" | "starting" | "idle" | "busy" | "dead";
 
@@ -23,9 +23,16 @@ export type InterruptOutcome =
   /** The cell did not stop within the grace period; the kernel was killed (state lost). */
   | { status: "killed" };
 
-export type VariablesOutcome =
-  | { status: "ok"; variables: VariableInfo[] }
-  | { status: "no-kernel" | "timeout" | "kernel-died"; message: string };
+/** How a quick request (variables, variable-view) ends when the kernel gives no answer. */
+export type NoKernelAnswer = { status: "no-kernel" | "timeout" | "kernel-died"; message: string };
+
+export type VariablesOutcome = { status: "ok"; variables: VariableInfo[] } | NoKernelAnswer;
+
+export type VariableViewOutcome =
+  | { status: "ok"; view: TensorSliceView }
+  /** the kernel answered that the name is unknown or not a tensor (the message says what is viewable) */
+  | { status: "error"; message: string }
+  | NoKernelAnswer;
 
 export interface KernelLogEntry {
   level: "info" | "warn" | "error";

@@ -6,7 +6,7 @@
  * ends, and anything the cell left running stops at its next check.
  */
 import vm from "node:vm";
-import type { CellError, ExecuteRequest, ExecuteResult, ExecuteStatus, VariableInfo } from "../protocol";
+import type { CellError, ExecuteRequest, ExecuteResult, ExecuteStatus, VariableInfo, VariableViewResult } from "../protocol";
 import { compileCell, CellSyntaxError } from "./compiler";
 import { toCellOutput } from "./display";
 import { isLiveHandle } from "./live-output";
@@ -24,7 +24,8 @@ import type { CellModules } from "./modules";
 import { emitOutput, setLatestExecution } from "./output-channel";
 import { AFTER_AWAIT, CHECK, FLAG, IMPORT, IMPORT_META } from "./rewrite";
 import { registerCellScript, toCellError } from "./stack-traces";
-import { describeVariables } from "./variables";
+import { useNotebookModel } from "./steer-api";
+import { describeVariables, viewVariable } from "./variables";
 
 interface Running {
   context: ExecutionContext;
@@ -82,12 +83,18 @@ export class Executor {
     return describeVariables(this.names);
   }
 
+  /** A tensor variable (or a path into one) as a heatmap slice for the variables panel. */
+  variableView(name: string, slice?: number[]): VariableViewResult["outcome"] {
+    return viewVariable(this.names, name, slice);
+  }
+
   private async run(request: ExecuteRequest): Promise<ExecuteResult> {
     const order = ++this.order;
     const context: ExecutionContext = { executionId: request.executionId, cancelled: false };
     const cellFile = `cell-${request.cellIndex}.ts`;
     setLatestExecution(request.executionId);
     this.modules.setNotebook(request.notebookPath);
+    useNotebookModel(request.model);
 
     let interrupt!: (error: InterruptedError) => void;
     const interrupted = new Promise<never>((_, reject) => (interrupt = reject));

@@ -60,6 +60,9 @@ function handle(message: HostToKernel): void {
     case "variables":
       send({ type: "variables", requestId: message.requestId, variables: executor.variables() });
       return;
+    case "variable-view":
+      send({ type: "variable-view", requestId: message.requestId, outcome: executor.variableView(message.name, message.slice) });
+      return;
     case "renderer-message":
       dispatchRendererMessage(message);
       return;

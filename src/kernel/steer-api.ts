@@ -8,9 +8,10 @@ import { display, Progress } from "./live-output";
 import { patchWithProgress } from "./sweep-progress";
 import { onRendererMessage, postRendererMessage } from "./renderer-messages";
 import { checkInterrupt, interruptFlag } from "./interrupt";
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { attribute, circuit, heads, massive, metrics, steering } from "../lens";
-import { addVector, bundledModelPath, load, mean, patch, quantize, zero, type LoadOptions } from "../engine";
+import { addVector, bundledModelPath, load, mean, patch, quantize, zero, type LoadOptions, type Model } from "../engine";
+import { sendToHost } from "./output-channel";
 
 export { display };
 
@@ -19,6 +20,30 @@ let notebookFolder = (): string => process.cwd();
 /** Relative model paths resolve against `folder()`: the kernel passes the running notebook's folder. */
 export function resolvePathsIn(folder: () => string): void {
   notebookFolder = folder;
+}
+
+let notebookModel: string | undefined;
+
+/** The model the running notebook names (an absolute path from the host), or undefined: the bundled one. */
+export function useNotebookModel(path: string | undefined): void {
+  notebookModel = path;
+}
+
+/** Loads a model and tells the host what it loaded (the status bar shows it). */
+async function loadModel(path: string | undefined, options: LoadOptions | undefined): Promise<Model> {
+  // Decoding aborts (llama.cpp's abort callback) while the I/O thread has the interrupt flag raised.
+  const model = await load(path ?? notebookModel ?? bundledModelPath(), { ...options, baseDir: notebookFolder(), abortFlag: interruptFlag });
+  const { path: full, quantization } = model.provenance;
+  sendToHost({
+    type: "model-loaded",
+    path: full,
+    name: basename(full).replace(/\.gguf$/i, ""),
+    architecture: model.config.arch,
+    quantization,
+    nLayers: model.config.nLayers,
+    nHeads: model.config.nHeads,
+  });
+  return model;
 }
 
 export const steer = {
@@ -33,9 +58,8 @@ export const steer = {
   checkInterrupt,
   /** A progress line updated in place: `const p = steer.progress(144, "my sweep"); p.update(37); p.done();` */
   progress: (total: number, label?: string) => new Progress(total, label),
-  /** A GGUF model with hooks (default: the bundled samples/models/toy-circuits.gguf). */
-  // Decoding aborts (llama.cpp's abort callback) while the I/O thread has the interrupt flag raised.
-  load: (path?: string, options?: LoadOptions) => load(path ?? bundledModelPath(), { ...options, baseDir: notebookFolder(), abortFlag: interruptFlag }),
+  /** A GGUF model with hooks (default: the notebook's model, metadata `steer.model`, else the bundled samples/models/toy-circuits.gguf). */
+  load: (path?: string, options?: LoadOptions) => loadModel(path, options),
   /** Writes a quantized copy (Q8_0, Q4_K_M, Q4_0, F16, ...) and returns its provenance. */
   quantize: (src: string, dst: string, type: string) => quantize(resolve(notebookFolder(), src), resolve(notebookFolder(), dst), type),
   /** Ready-made hook functions: ablation (zero, mean), activation patching, steering vectors. */

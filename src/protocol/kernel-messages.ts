@@ -4,6 +4,7 @@
  * the environment variable STEER_KERNEL_SOCKET. Each message is a plain object tagged by `type`.
  */
 import type { CellOutput } from "./outputs";
+import type { TensorSliceView } from "./views";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -13,7 +14,8 @@ export type HostToKernel =
   | InterruptRequest
   | ShutdownRequest
   | RendererToKernel
-  | VariablesRequest;
+  | VariablesRequest
+  | VariableViewRequest;
 
 /** kernel -> host */
 export type KernelToHost =
@@ -22,7 +24,9 @@ export type KernelToHost =
   | ExecuteResult
   | KernelToRenderer
   | VariablesResult
-  | KernelLog;
+  | VariableViewResult
+  | KernelLog
+  | ModelLoaded;
 
 export interface ExecuteRequest {
   type: "execute";
@@ -36,6 +40,8 @@ export interface ExecuteRequest {
   code: string;
   /** Absolute path of the notebook, so relative paths and imports resolve beside it. */
   notebookPath?: string;
+  /** Absolute path of the model the notebook names (metadata `steer.model`): what `steer.load()` with no path loads. */
+  model?: string;
 }
 
 export interface InterruptRequest {
@@ -57,6 +63,18 @@ export interface RendererToKernel {
 export interface VariablesRequest {
   type: "variables";
   requestId: string;
+}
+
+/**
+ * A tensor variable as a heatmap (the variables panel). `name` is a variable or a path into one:
+ * `.field`, `["key"]` (a cache's or Map's entry, an object's field), `[0]` (an array's item).
+ * `slice`: indices along the leading axes of a 3-D+ tensor (default all 0).
+ */
+export interface VariableViewRequest {
+  type: "variable-view";
+  requestId: string;
+  name: string;
+  slice?: number[];
 }
 
 export interface KernelReady {
@@ -107,6 +125,14 @@ export interface VariableInfo {
   name: string;
   type: string;
   summary: string;
+  /** a Tensor's shape and axis names */
+  shape?: number[];
+  dims?: string[];
+  /**
+   * What a cache, a Map of tensors or an object holding tensors contains, each named by its path
+   * (`cache["blocks.0.hook_resid_post"]`), which a variable-view request accepts.
+   */
+  entries?: VariableInfo[];
 }
 
 export interface VariablesResult {
@@ -115,10 +141,34 @@ export interface VariablesResult {
   variables: VariableInfo[];
 }
 
+export interface VariableViewResult {
+  type: "variable-view";
+  requestId: string;
+  outcome: { ok: true; view: TensorSliceView } | { ok: false; message: string };
+}
+
 export interface KernelLog {
   type: "log";
   level: "info" | "warn" | "error";
   message: string;
+}
+
+/** What a kernel has loaded (the status bar shows it). */
+export interface LoadedModelInfo {
+  /** absolute path */
+  path: string;
+  /** the file name without `.gguf` */
+  name: string;
+  architecture: string;
+  /** the file type, e.g. "F16", "Q8_0" */
+  quantization: string;
+  nLayers: number;
+  nHeads: number;
+}
+
+/** Sent when `steer.load` resolves. */
+export interface ModelLoaded extends LoadedModelInfo {
+  type: "model-loaded";
 }
 
 /** Name of the environment variable carrying the host's socket path to the kernel. */

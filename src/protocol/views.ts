@@ -368,3 +368,48 @@ export interface ExportSaved {
   format: CircuitExportFormat;
   outcome: { ok: true; path: string } | { ok: false; message: string };
 }
+
+// ---------------------------------------------------------------------------------------------
+// The variables panel (src/extension/variables-panel.ts): a tensor among the kernel's variables drawn
+// as a heatmap. Not a notebook output, so it has no mime: the host asks the kernel for a slice
+// (kernel-messages.ts "variable-view") and posts it to the panel's webview.
+
+/**
+ * The most rows, and the most columns, a tensor slice carries: past about 32k CSS pixels a canvas
+ * stops painting, and a cell is at least 6 px wide (webview/grid.ts). The slice also stays under
+ * VIEW_VALUE_CAP values in all.
+ */
+export const TENSOR_VIEW_AXIS_CAP = 2048;
+
+/** One 2-D slice of a tensor variable: its last two axes at the leading indices `slice`. */
+export interface TensorSliceView extends ViewBase {
+  /** what was viewed: a variable name or a path into one, e.g. `cache["blocks.0.hook_resid_post"]` */
+  name: string;
+  /** the whole tensor's shape and axis names */
+  shape: number[];
+  dims: string[];
+  /** indices along the leading axes (all but the last two) the slice is taken at; [] for 1-D and 2-D */
+  slice: number[];
+  /** [rows, cols] (a 1-D tensor is one row); the first rows and columns only when `reduced` says so */
+  values: EncodedTensor;
+}
+
+/** Variables panel -> host: the page has loaded; post it the slice to draw. */
+export interface VariablePanelReady {
+  type: "steer.variable-ready";
+}
+
+/** Variables panel -> host: draw the slice of `name` at these leading indices (the slice stepper). */
+export interface VariableSliceRequest {
+  type: "steer.variable-slice";
+  requestId: string;
+  name: string;
+  slice: number[];
+}
+
+/** Host -> variables panel: a slice to draw (answering `requestId`, or unasked after a refresh), or why there is none. */
+export interface VariableSliceAnswer {
+  type: "steer.variable-view";
+  requestId?: string;
+  outcome: { ok: true; view: TensorSliceView } | { ok: false; message: string };
+}

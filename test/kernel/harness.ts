@@ -21,10 +21,10 @@ export interface CellRun {
 
 let nextCell = 1;
 
-export async function runCell(client: KernelClient, code: string, extra: { notebookPath?: string; timeoutMs?: number } = {}): Promise<CellRun> {
+export async function runCell(client: KernelClient, code: string, extra: { notebookPath?: string; model?: string; timeoutMs?: number } = {}): Promise<CellRun> {
   const outputs: CellOutput[] = [];
   const cellIndex = nextCell++;
-  const outcome = await client.execute({ cellId: `c${cellIndex}`, cellIndex, code, notebookPath: extra.notebookPath }, (o) => outputs.push(o), {
+  const outcome = await client.execute({ cellId: `c${cellIndex}`, cellIndex, code, notebookPath: extra.notebookPath, model: extra.model }, (o) => outputs.push(o), {
     timeoutMs: extra.timeoutMs,
   });
   return { outcome, outputs, text: textOf(outputs) };
