@@ -4,7 +4,7 @@ export type { LoadCallOptions } from "./load";
 export { Model, ActivationCache } from "./model";
 export type { LoadOptions, RunReport, ModelConfig, HookInfo, ModelInput, Hooks, NamesFilter, RunOptions, CacheOptions, BatchItem, GenerateOptions, Generation, RunResult } from "./model";
 export { Tensor } from "./tensor";
-export { GRADIENT_ARCHITECTURES } from "./gradients";
+export { GRADIENT_ARCHITECTURES, GRADIENT_ONLY_HOOKS } from "./gradients";
 export type { GradientMetric, GradientOptions, GradientResult } from "./gradients";
 export type { HookFn, HookContext, BatchOptions, RunStats } from "./forward";
 export { zero, mean, patch, addVector } from "./interventions";

@@ -14,7 +14,7 @@ import {
   UnknownWeightError,
 } from "./errors";
 import { Runner, type BatchOptions, type HookFn, type RunStats, type SequencePlan } from "./forward";
-import { GradientGraph, type GradientOptions, type GradientResult } from "./gradients";
+import { GradientGraph, gradientOnlyEntry, type GradientOptions, type GradientResult } from "./gradients";
 import { hookTable, type Architecture, type HookDims, type HookEntry } from "./hook-table";
 import { logMark, logProblemsSince, llamaLog } from "./log";
 import { checkModelFile, fileTypeName, provenance, type Provenance } from "./model-file";
@@ -359,13 +359,14 @@ export class Model {
   /**
    * The metric on `input` and its gradient at each hook in `options.names`, from a differentiable
    * forward graph of the same weights (exact through every layer's attention; see gradients.ts).
-   * Activations and gradients have runWithCache's shapes.
+   * Activations and gradients have runWithCache's shapes. Also serves the gradient-only split hooks
+   * (blocks.L.hook_q_input etc.), a start at any layer and the relevance rules (see GradientOptions).
    */
   async gradients(input: ModelInput, options: GradientOptions): Promise<GradientResult> {
     this.forwardRunner();
     if (!options || !Array.isArray(options.names)) throw new BadArgumentError("gradients needs { metric, names: string[] } (names: hooks whose gradients to return).");
     const tokens = this.tokens(input);
-    const entries = options.names.map((n) => this.entry(n));
+    const entries = options.names.map((n) => gradientOnlyEntry(n, this.config) ?? this.entry(n));
     return this.exclusive(() => {
       this.gradientGraph ??= new GradientGraph(this.provenance.path, this.ggufKv, this.config.arch, this.config);
       return this.gradientGraph.run(tokens, options, entries, this.threadsInUse, this.abortFlag);

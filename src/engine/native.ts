@@ -147,10 +147,29 @@ export interface NativeGradOutput {
   grads: Float32Array[];
 }
 
+/** How the graph of one run is built. */
+export interface NativeGradRunOptions {
+  /** first layer computed (0 with `resid` null: from the tokens' embeddings) */
+  start: number;
+  /** the residual stream entering layer `start`, [pos][d_model]; null: from the tokens */
+  resid: Float32Array | null;
+  /** layer-wise relevance rules in place of the local gradient (see grad.cpp's run) */
+  relevance: boolean;
+  /** layers whose attention readers each read a copy of the residual (q_input-L, k_input-L, v_input-L) */
+  splitAttn: Int32Array;
+  /** layers whose MLP reads a copy of its own (mlp_in-L) */
+  splitMlp: Int32Array;
+}
+
 /** A differentiable forward graph over the GGUF file's weights (native/src/grad.cpp). */
 export interface NativeGradModel {
   /** `names`: graph tensor names (e.g. "z-3"); aborts while abortFlag[0] != 0. */
-  run(tokens: Int32Array, metric: NativeGradMetric, names: string[], nThreads: number, abortFlag: Int32Array | null): NativeGradOutput;
+  run(tokens: Int32Array, metric: NativeGradMetric, names: string[], nThreads: number, abortFlag: Int32Array | null, options: NativeGradRunOptions): NativeGradOutput;
+  /**
+   * Forward only, from `resid` ([T][d_model], entering layer `start`): `copies` variants in one graph,
+   * graph tensor `name` replaced in variant i by values[i] (token-major). Logits: each variant's last position, [copies][vocab].
+   */
+  patched(T: number, start: number, resid: Float32Array, name: string, values: Float32Array, copies: number, nThreads: number, abortFlag: Int32Array | null): { status: number; logits?: Float32Array };
   free(): void;
 }
 
