@@ -10,15 +10,23 @@
 //      prompt): one runBatch per block of 8 positions with sharedPrefix = the block's first
 //      position, against one plain runBatch of every patch;
 //  (6) attribution patching of every head (steer.attribute.heads: one gradient pass per prompt) against
-//      exact head patching (steer.patch.heads: a forward pass per head), on the model and on a Q8_0 copy.
+//      exact head patching (steer.patch.heads: a forward pass per head), on the model, on a Q8_0 copy,
+//      and on a 32 x 32 llama shape (d_model 512, d_head 16: 1,024 heads, so 1,024 exact passes).
+//  (7) exact head patching (every head's z from the clean run into the corrupt one) by llama.cpp
+//      (one runBatch of every variant; steer.patch.heads) against the gradient graph's forward-only
+//      entry started at each head's layer from the corrupt run's hook_resid_pre (one graph per layer,
+//      its heads' variants side by side), which skips the layers below the patched one.
 // Env: BENCH_THREADS (default "auto"), BENCH_RUNS (default 7), BENCH_BATCH (tokens per decode,
 // default 512), BENCH_LAYERS (default 12; fewer for a quick check of the script itself),
-// BENCH_ONLY (e.g. "4,5": run only those sections).
+// BENCH_ONLY (e.g. "4,5": run only those sections); BENCH_LAYERS also sets the 32 x 32 model's layers.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
-import { load, patch, quantize, zero, type BatchItem, type Model } from "../src/engine/index";
+import { load, patch, quantize, Tensor, zero, type BatchItem, type Model } from "../src/engine/index";
+import { GradientGraph } from "../src/engine/gradients";
+import { hookTable } from "../src/engine/hook-table";
+import { nativeAddon } from "../src/engine/native";
 import { attribute, metrics, patch as patching } from "../src/lens/index";
 import { writeRandomModel } from "../src/models/index";
 
@@ -94,28 +102,50 @@ async function main() {
       const quantized = await load(q8, { contextSize: 4096, batchSize, threads });
       await attributionVsPatching(quantized, prompt, "Q8_0");
       quantized.dispose();
+      await attributionManyHeads(dir);
     }
 
     if (section(4)) await threadSettings(file, prompt, names);
+    if (section(7)) await startedSweep(file, prompt);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /** (6) Every head's score by attribution patching (gradients) against exact patching (a pass per head). */
-async function attributionVsPatching(model: Model, prompt: number[], label: string) {
+async function attributionVsPatching(model: Model, prompt: number[], label: string, longSweep = false) {
   const corrupt = [...prompt];
   corrupt[3] = prompt[5];
   const metric = metrics.logitDiff(prompt[4], prompt[2]);
   const options = { clean: prompt, corrupt, metric };
   const sweepRuns = Math.max(3, Math.ceil(runs / 2));
-  const exact = await time(() => patching.heads(model, options), sweepRuns);
+  // A sweep that takes minutes is timed once, without a warm-up (llama.cpp's passes need none).
+  const exact = longSweep ? await timeOnce(() => patching.heads(model, options)) : await time(() => patching.heads(model, options), sweepRuns);
   const estimated = await time(() => attribute.heads(model, options), sweepRuns);
   const { nLayers, nHeads } = model.config;
   console.log(
     `(6) ${label}: ${nLayers * nHeads} heads by exact patching ${exact.toFixed(0)} ms | by attribution patching ${estimated.toFixed(0)} ms | ` +
       `speed-up ${(exact / estimated).toFixed(1)}x (goal >= 20x; the gap grows with heads and positions)`,
   );
+}
+
+/** (6) The gap grows with heads: the same comparison on a generated llama model of 32 layers x 32 heads. */
+async function attributionManyHeads(dir: string) {
+  const file = path.join(dir, "llama-32x32.gguf");
+  const wideLayers = process.env.BENCH_LAYERS ? layers : 32;
+  writeRandomModel(file, { arch: "llama", layers: wideLayers, heads: 32, dModel: 512, dMlp: 1024, ctx: 1024, seed: 12 });
+  const model = await load(file, { contextSize: 4096, batchSize, threads });
+  const prompt = model.tokenize("When Mary and John went to the store John gave a drink to the little girl and", { bos: true }).slice(0, 16);
+  while (prompt.length < 16) prompt.push(prompt[prompt.length - 1]);
+  // 1,024 exact passes of 32 layers take minutes on a few cores (226 s on 2 busy ones).
+  await attributionVsPatching(model, prompt, `llama ${wideLayers}L x 32H (d_model 512, d_head 16)`, true);
+  model.dispose();
+}
+
+async function timeOnce(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
 }
 
 /** (4) Each thread setting, idle and beside a process spinning on one core, as ratios to the default. */
@@ -192,6 +222,65 @@ async function positionSweep(model: Model) {
     `(5) ${all.length} resid_pre patches on ${n} tokens: one runBatch ${plain.toFixed(0)} ms | a runBatch per ${block} positions with sharedPrefix ${shared.toFixed(0)} ms ` +
       `(${decoded} tokens decoded, ${saved} shared) | speed-up ${(plain / shared).toFixed(2)}x (goal >= 1.5x)`,
   );
+}
+
+/**
+ * (7) Every head's z patched from the clean run into the corrupt one, exactly: llama.cpp recomputes
+ * every layer for every variant, the started graph only the layers from the patched one up.
+ */
+async function startedSweep(file: string, prompt: number[]) {
+  const model = await load(file, { contextSize: 4096, batchSize, threads });
+  const graph = new GradientGraph(file, nativeAddon().ggufInspect(file)!.kv, model.config.arch, model.config);
+  try {
+    const corrupt = [...prompt];
+    corrupt[3] = prompt[5];
+    const [good, bad] = [prompt[4], prompt[2]];
+    const { nLayers, nHeads, dHead, nVocab } = model.config;
+    const z = (l: number) => `blocks.${l}.attn.hook_z`;
+    const zNames = Array.from({ length: nLayers }, (_, l) => z(l));
+    const table = hookTable(model.config.arch, model.config);
+    const graphThreads = typeof threads === "number" ? threads : availableParallelism();
+    const viaLlama = async () => {
+      const cleanRun = await model.runWithCache(prompt, { names: zNames, logits: "last" });
+      const items: BatchItem[] = [];
+      for (let l = 0; l < nLayers; l++) for (let h = 0; h < nHeads; h++) items.push({ input: corrupt, names: [], logits: "last", hooks: { [z(l)]: patch(cleanRun.cache.get(z(l)), { heads: [h] }) } });
+      return (await model.runBatch(items)).map((r) => r.logits.get(-1, good) - r.logits.get(-1, bad));
+    };
+    const viaStarted = async () => {
+      const cleanRun = await model.runWithCache(prompt, { names: zNames, logits: "last" });
+      const corruptRun = await model.runWithCache(corrupt, { names: [...zNames, ...zNames.map((_, l) => `blocks.${l}.hook_resid_pre`)], logits: "last" });
+      const scores: number[] = [];
+      for (let l = 0; l < nLayers; l++) {
+        const base = corruptRun.cache.get(z(l));
+        const source = cleanRun.cache.get(z(l));
+        const variants = Array.from({ length: nHeads }, (_, h) => {
+          const v = new Tensor(base.shape, base.data.slice(), base.dims);
+          for (let p = 0; p < prompt.length; p++) v.data.set(source.data.subarray((p * nHeads + h) * dHead, (p * nHeads + h + 1) * dHead), (p * nHeads + h) * dHead);
+          return v;
+        });
+        const logits = graph.patchedLogits({ layer: l, resid: corruptRun.cache.get(`blocks.${l}.hook_resid_pre`) }, table.find((e) => e.name === z(l))!, variants, graphThreads, null);
+        for (let h = 0; h < nHeads; h++) scores.push(logits.data[h * nVocab + good] - logits.data[h * nVocab + bad]);
+      }
+      return scores;
+    };
+    const [a, b] = [await viaLlama(), await viaStarted()];
+    const agree = Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+    const scale = Math.max(...a.map(Math.abs));
+    const sweepRuns = Math.max(3, Math.ceil(runs / 2));
+    const llama = await time(viaLlama, sweepRuns);
+    const lens = await time(() => patching.heads(model, { clean: prompt, corrupt, metric: metrics.logitDiff(good, bad) }), sweepRuns);
+    const started = await time(viaStarted, sweepRuns);
+    const ratio = llama / started;
+    console.log(
+      `(7) ${nLayers * nHeads} exact head patches: llama.cpp runBatch ${llama.toFixed(0)} ms | steer.patch.heads ${lens.toFixed(0)} ms | ` +
+        `graphs started at each layer ${started.toFixed(0)} ms | ratio ${ratio.toFixed(2)}x against runBatch, ${(lens / started).toFixed(2)}x against steer.patch.heads (work ratio ${((nLayers * nLayers) / ((nLayers * (nLayers + 1)) / 2)).toFixed(2)}x) | ` +
+        `scores agree within ${agree.toExponential(2)} (largest |score| ${scale.toFixed(3)}; gpt2: llama.cpp's GELU reads a float16 table) | ` +
+        (Math.min(ratio, lens / started) > 1 ? "the started graph is faster" : "the started graph is NOT faster than both: the lens keeps the llama.cpp sweep"),
+    );
+  } finally {
+    graph.free();
+    model.dispose();
+  }
 }
 
 main().catch((e) => {

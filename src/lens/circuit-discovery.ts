@@ -13,18 +13,33 @@
  *    input to the logits form the circuit.
  * Faithfulness is the metric with the circuit alone: every other head and MLP replaced by its
  * corrupted value (noising), normalized so 1 is the clean run.
+ *
+ * With a gradient method ("eap", "eap-ig", "relevance") the circuit is instead the topN edges of
+ * steer.attribute.edges (or those with |score| >= threshold), pruned to paths from the input to the
+ * logits; its faithfulness is measured the same node-level way (a node is in when an in-graph edge
+ * touches it; edges between kept nodes that the selection left out are not cut).
  */
 import { BadArgumentError, type HookFn, type Model } from "../engine";
 import { componentName } from "../protocol";
+import { checkMethod } from "./attribution-gradients";
+import { edges as edgeScores, type EdgeMethod } from "./attribution-edges";
 import { Circuit, circuitNodes } from "./circuit";
 import { Experiment, type ExperimentOptions, type Intervention } from "./experiment";
 import { pathHooks, pathMetrics, type Receiver, type Sender } from "./paths";
 
+export type DiscoverMethod = "patching" | EdgeMethod;
+
 export interface DiscoverOptions extends ExperimentOptions {
-  /** node importance needed to be a candidate (default 0.1); ignored when topK is given */
+  /** "patching" (default): node patching, greedy pruning, path patching; or edges from gradients: "eap", "eap-ig", "relevance" */
+  method?: DiscoverMethod;
+  /** "patching": node importance needed to be a candidate (default 0.1), ignored when topK is given; gradient methods: |edge score| to keep an edge */
   threshold?: number;
-  /** the k most important nodes as candidates */
+  /** "patching": the k most important nodes as candidates */
   topK?: number;
+  /** gradient methods: keep the topN edges by |score| (default 20 when no threshold is given) */
+  topN?: number;
+  /** "eap-ig": interpolation steps (default 5) */
+  steps?: number;
   /** edge importance needed to stay in the circuit (default: threshold, or 0.1 with topK) */
   edgeThreshold?: number;
   /** how much faithfulness greedy pruning may give up per removed node (default 0.02) */
@@ -34,7 +49,10 @@ export interface DiscoverOptions extends ExperimentOptions {
 type Node = Exclude<Sender, { kind: "input" }>;
 
 export async function discover(model: Model, options: DiscoverOptions): Promise<Circuit> {
-  if (options.corrupt === undefined) throw new BadArgumentError("Circuit discovery needs clean and corrupt prompts: the circuit is what carries their difference.");
+  if (options?.corrupt === undefined) throw new BadArgumentError("Circuit discovery needs clean and corrupt prompts: the circuit is what carries their difference.");
+  const chosen = checkMethod(options, ["patching", "eap", "eap-ig", "relevance"]).method;
+  if (chosen !== "patching") return fromEdges(model, options, chosen as EdgeMethod);
+  if (options.topN !== undefined) throw new BadArgumentError('topN picks edges of a gradient method (method "eap", "eap-ig" or "relevance"); method "patching" picks nodes with topK or threshold.');
   const mode = options.mode ?? "resample";
   const threshold = options.threshold ?? 0.1;
   const tau = options.tau ?? 0.02;
@@ -47,11 +65,7 @@ export async function discover(model: Model, options: DiscoverOptions): Promise<
   const { nLayers: L, nHeads: H, dModel } = model.config;
 
   // 1. Node importance, one intervention per head and MLP.
-  const all: Node[] = [];
-  for (let l = 0; l < L; l++) {
-    for (let h = 0; h < H; h++) all.push({ kind: "head", layer: l, head: h });
-    all.push({ kind: "mlp", layer: l });
-  }
+  const all = everyNode(model);
   const single = await ex.evaluate(all.map((n) => (i) => nodeHooks(ex, [n], i)));
   const importance = new Map(all.map((n, k) => [componentName(n), ex.importance(ex.score(single[k]))]));
   const ranked = [...all].sort((a, b) => Math.abs(importance.get(componentName(b))!) - Math.abs(importance.get(componentName(a))!));
@@ -101,6 +115,38 @@ export async function discover(model: Model, options: DiscoverOptions): Promise<
     metric: ex.metricInfo,
     faithfulness,
   });
+}
+
+/** Default edges kept by a gradient method when neither topN nor threshold is given. */
+const TOP_N = 20;
+
+/** The circuit of the strongest edges by a gradient method, with node-level faithfulness. */
+async function fromEdges(model: Model, options: DiscoverOptions, method: EdgeMethod): Promise<Circuit> {
+  if (options.topK !== undefined || options.edgeThreshold !== undefined || options.tau !== undefined) {
+    throw new BadArgumentError(`topK, edgeThreshold and tau belong to method "patching"; method "${method}" keeps edges by topN or threshold.`);
+  }
+  if (options.topN !== undefined && options.threshold !== undefined) throw new BadArgumentError("Give topN or threshold, not both: the circuit keeps the topN edges by |score|, or those with |score| >= threshold.");
+  const selection = options.threshold !== undefined ? { threshold: options.threshold } : { topN: options.topN ?? TOP_N };
+  const mode = options.mode ?? "resample";
+  const scores = await edgeScores(model, { clean: options.clean, corrupt: options.corrupt!, metric: options.metric, method, ...(options.steps !== undefined ? { steps: options.steps } : {}) });
+  const draft = scores.toCircuit(selection);
+  const hooks = Array.from({ length: model.config.nLayers }, (_, l) => [`blocks.${l}.attn.hook_z`, `blocks.${l}.hook_mlp_out`]).flat();
+  const ex = await Experiment.create(model, { ...options, mode }, hooks);
+  const all = everyNode(model);
+  const kept = new Set(draft.nodes.filter((n) => n.inGraph).map((n) => n.id));
+  const circuit = all.filter((n) => kept.has(componentName(n)));
+  const faithfulness = ex.score((await ex.evaluate([circuitOnly(ex, all, circuit)]))[0]);
+  return new Circuit({ ...draft.payload(), title: `Circuit for ${ex.metric.name}`, method: `${draft.method}; faithfulness node-level (${mode})`, faithfulness });
+}
+
+/** Every head and MLP, in layer order. */
+function everyNode(model: Model): Node[] {
+  const all: Node[] = [];
+  for (let l = 0; l < model.config.nLayers; l++) {
+    for (let h = 0; h < model.config.nHeads; h++) all.push({ kind: "head", layer: l, head: h });
+    all.push({ kind: "mlp", layer: l });
+  }
+  return all;
 }
 
 /** Hooks applying the experiment's intervention to each of `nodes` on prompt `i`. */
