@@ -95,6 +95,9 @@ describe("sample notebooks", { timeout: 120_000 }, () => {
     assert.deepEqual([...circuit.edges].sort(), ["a1.h0->a2.h1<k>", "a2.h1->a3.h2<q>", "a3.h2->logits", "input->a1.h0<q>", "input->a2.h1<v>"], "circuit edges");
     assert.ok(Number(circuit.faithfulness) > 0.95, `faithfulness: expected > 0.95, got ${circuit.faithfulness}`);
     assert.ok(cellWith(nb, "steer.circuit.discover").outputs.some((o) => o.items.some((i) => i.mime === "image/svg+xml")), "expected the circuit's SVG displayed");
+    const fromGradients = value(cellWith(nb, 'method: "eap-ig", topN')) as { faithfulness: string; edges: string[] };
+    for (const planted of circuit.edges) assert.ok(fromGradients.edges.includes(planted), `EAP-IG discovery: expected the planted edge ${planted} among ${fromGradients.edges.join(", ")}`);
+    assert.match(printed(cellWith(nb, 'method: "eap-ig", steps')), /\| a2\.h1 \| 1\.000 \| -0\.0\d\d \| 1\.\d\d\d \|/, "EAP-IG: expected the S-inhibition head found (near 1 or above) where attribution patching gives about 0");
   });
 
   test("massive-activations: dim 128 on the first token, the sink, and zero against mean ablation", () => {
