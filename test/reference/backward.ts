@@ -2,7 +2,7 @@
 // reverse mode written out by hand, accumulated in double precision from the cached activations.
 // It is what the engine's gradient graph (native/src/grad.cpp) is checked against, so it shares
 // nothing with it: every local derivative below is derived from forward.ts's formulas.
-import { forward, type ForwardOptions, type Tensor } from "./forward";
+import { forward, rope, type ForwardOptions, type Tensor } from "./forward";
 import type { RefModel } from "./model";
 
 /** The same three metrics as the engine's GradientMetric, at one position (default -1: the last). */
@@ -76,25 +76,6 @@ function normBack(dy: Float64Array, x: Float64Array, n: number, d: number, eps: 
     for (let j = 0; j < d; j++) dx[o + j] = s * (dy[o + j] * w[j] - gMean - (x[o + j] - mean) * s * gxMean);
   }
   return dx;
-}
-
-/** The transpose of forward.ts's rope (a rotation by theta per pair): a rotation by -theta, in place. */
-function ropeBack(dx: Float64Array, nPos: number, nHeads: number, dHead: number, nRot: number, base: number, neox: boolean) {
-  const half = nRot / 2;
-  for (let p = 0; p < nPos; p++) {
-    for (let h = 0; h < nHeads; h++) {
-      const o = (p * nHeads + h) * dHead;
-      for (let i = 0; i < half; i++) {
-        const theta = p * Math.pow(base, (-2 * i) / nRot);
-        const c = Math.cos(theta), s = Math.sin(theta);
-        const a = neox ? o + i : o + 2 * i;
-        const b = neox ? o + i + half : o + 2 * i + 1;
-        const y0 = dx[a], y1 = dx[b];
-        dx[a] = y0 * c + y1 * s;
-        dx[b] = -y0 * s + y1 * c;
-      }
-    }
-  }
 }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
@@ -322,8 +303,8 @@ function attentionBack(
   if (rotary) {
     put(p + "hook_rot_q", dq);
     put(p + "hook_rot_k", dk);
-    ropeBack(dq, n, H, Dh, c.nRot, c.ropeBase, c.rope === "neox");
-    ropeBack(dk, n, HK, Dh, c.nRot, c.ropeBase, c.rope === "neox");
+    rope(dq, n, H, Dh, c.nRot, c.ropeBase, c.rope === "neox", -1);
+    rope(dk, n, HK, Dh, c.nRot, c.ropeBase, c.rope === "neox", -1);
   }
   put(p + "hook_q", dq);
   put(p + "hook_k", dk);

@@ -88,14 +88,17 @@ function gelu(x: number, table: boolean): number {
 
 const silu = (x: number) => x / (1 + Math.exp(-x));
 
-/** Rotates [pos, heads, dHead] in place, as ggml_rope_ext with freq_scale 1 and no extension. */
-function rope(x: Floats, nPos: number, nHeads: number, dHead: number, nRot: number, base: number, neox: boolean) {
+/**
+ * Rotates [pos, heads, dHead] in place, as ggml_rope_ext with freq_scale 1 and no extension. `sign` -1
+ * rotates back by the same angles: the transpose, which is rotary's backward pass.
+ */
+export function rope(x: Floats, nPos: number, nHeads: number, dHead: number, nRot: number, base: number, neox: boolean, sign: 1 | -1 = 1) {
   const half = nRot / 2;
   for (let p = 0; p < nPos; p++) {
     for (let h = 0; h < nHeads; h++) {
       const o = (p * nHeads + h) * dHead;
       for (let i = 0; i < half; i++) {
-        const theta = p * Math.pow(base, (-2 * i) / nRot);
+        const theta = sign * p * Math.pow(base, (-2 * i) / nRot);
         const c = Math.cos(theta), s = Math.sin(theta);
         const a = neox ? o + i : o + 2 * i;
         const b = neox ? o + i + half : o + 2 * i + 1;
