@@ -49,7 +49,7 @@ export function freeFileName(file: string, taken: ReadonlySet<string>): string {
   }
 }
 
-export const NEW_NOTEBOOK_LOAD = "const model = await steer.load(); // the bundled model; a path loads your own GGUF";
+export const NEW_NOTEBOOK_LOAD = "const model = await steer.load(); // the notebook's model (Steer: Select Model), else the bundled one";
 
 /** A new notebook: a markdown cell saying where to start, and a code cell that loads the model. */
 export function newNotebook(): NotebookData {
@@ -57,8 +57,10 @@ export function newNotebook(): NotebookData {
     "# Untitled",
     "",
     "Cells are TypeScript with top-level `await`; the global `steer` is the API (README, \"The cell API\" and",
-    "\"The toolkit\"). `steer.load()` loads the bundled toy-circuits model; `steer.load(\"path/to/model.gguf\")`",
-    "loads a `llama`, `qwen2` or `gpt2` GGUF of your own. \"Steer: Open Sample Notebook\" shows worked examples.",
+    "\"The toolkit\"). `steer.load()` loads the model this notebook names (\"Steer: Select Model\" picks a local GGUF,",
+    "\"Steer: Download Model\" fetches one by URL or `hf:` address), else the bundled toy-circuits model;",
+    "`steer.load(\"path/to/model.gguf\")` loads a `llama`, `qwen2` or `gpt2` GGUF directly. \"Steer: Open Sample",
+    "Notebook\" shows worked examples.",
   ].join("\n");
   return {
     ...emptyNotebook(),

@@ -51,7 +51,7 @@ test("a new notebook is a markdown cell and a code cell that loads the bundled m
   const nb = newNotebook();
   assert.deepEqual(nb.cells.map((c) => c.kind), ["markdown", "code"]);
   assert.ok(nb.cells[1].source.startsWith(`${NEW_NOTEBOOK_LOAD}\n`), `code cell: expected to start with the load line, got ${JSON.stringify(nb.cells[1].source)}`);
-  assert.equal(NEW_NOTEBOOK_LOAD, "const model = await steer.load(); // the bundled model; a path loads your own GGUF");
+  assert.equal(NEW_NOTEBOOK_LOAD, "const model = await steer.load(); // the notebook's model (Steer: Select Model), else the bundled one");
   const text = newNotebookText();
   assert.equal(serializeNotebook(parseNotebook(text)), text);
   assert.deepEqual(parseNotebook(text), nb);
