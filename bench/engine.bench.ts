@@ -12,10 +12,10 @@
 //  (6) attribution patching of every head (steer.attribute.heads: one gradient pass per prompt) against
 //      exact head patching (steer.patch.heads: a forward pass per head), on the model, on a Q8_0 copy,
 //      and on a 32 x 32 llama shape (d_model 512, d_head 16: 1,024 heads, so 1,024 exact passes).
-//  (7) exact head patching (every head's z from the clean run into the corrupt one) by llama.cpp
-//      (one runBatch of every variant; steer.patch.heads) against the gradient graph's forward-only
-//      entry started at each head's layer from the corrupt run's hook_resid_pre (one graph per layer,
-//      its heads' variants side by side), which skips the layers below the patched one.
+//  (7) exact head patching (every head's z from the clean run into the corrupt one) by steer.patch.heads
+//      on a llama model of the same shape: on graphs started at each head's layer from the corrupt run's
+//      hook_resid_pre (what it chooses on llama and qwen2; it skips the layers below the patched one)
+//      against the llama.cpp sweep (STEER_SWEEP=llama.cpp: runBatch of every variant).
 // Env: BENCH_THREADS (default "auto"), BENCH_RUNS (default 7), BENCH_BATCH (tokens per decode,
 // default 512), BENCH_LAYERS (default 12; fewer for a quick check of the script itself),
 // BENCH_ONLY (e.g. "4,5": run only those sections); BENCH_LAYERS also sets the 32 x 32 model's layers.
@@ -23,10 +23,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
-import { load, patch, quantize, Tensor, zero, type BatchItem, type Model } from "../src/engine/index";
-import { GradientGraph } from "../src/engine/gradients";
-import { hookTable } from "../src/engine/hook-table";
-import { nativeAddon } from "../src/engine/native";
+import { load, patch, quantize, zero, type BatchItem, type Model } from "../src/engine/index";
 import { attribute, metrics, patch as patching } from "../src/lens/index";
 import { writeRandomModel } from "../src/models/index";
 
@@ -106,7 +103,7 @@ async function main() {
     }
 
     if (section(4)) await threadSettings(file, prompt, names);
-    if (section(7)) await startedSweep(file, prompt);
+    if (section(7)) await startedSweep(dir, prompt);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -225,60 +222,51 @@ async function positionSweep(model: Model) {
 }
 
 /**
- * (7) Every head's z patched from the clean run into the corrupt one, exactly: llama.cpp recomputes
- * every layer for every variant, the started graph only the layers from the patched one up.
+ * (7) Exact head patching (z, every position) by steer.patch.heads on a GPT-2-small-shaped llama model:
+ * on graphs started at each head's layer (what it chooses on llama) against llama.cpp's runBatch
+ * (STEER_SWEEP=llama.cpp), runs interleaved so both see the same machine load.
  */
-async function startedSweep(file: string, prompt: number[]) {
+async function startedSweep(dir: string, prompt: number[]) {
+  const file = path.join(dir, "llama-gpt2-small-shape.gguf");
+  writeRandomModel(file, { arch: "llama", layers, heads: 12, dModel: 768, dMlp: 3072, ctx: 1024, seed: 13 });
   const model = await load(file, { contextSize: 4096, batchSize, threads });
-  const graph = new GradientGraph(file, nativeAddon().ggufInspect(file)!.kv, model.config.arch, model.config);
   try {
     const corrupt = [...prompt];
     corrupt[3] = prompt[5];
-    const [good, bad] = [prompt[4], prompt[2]];
-    const { nLayers, nHeads, dHead, nVocab } = model.config;
-    const z = (l: number) => `blocks.${l}.attn.hook_z`;
-    const zNames = Array.from({ length: nLayers }, (_, l) => z(l));
-    const table = hookTable(model.config.arch, model.config);
-    const graphThreads = typeof threads === "number" ? threads : availableParallelism();
-    const viaLlama = async () => {
-      const cleanRun = await model.runWithCache(prompt, { names: zNames, logits: "last" });
-      const items: BatchItem[] = [];
-      for (let l = 0; l < nLayers; l++) for (let h = 0; h < nHeads; h++) items.push({ input: corrupt, names: [], logits: "last", hooks: { [z(l)]: patch(cleanRun.cache.get(z(l)), { heads: [h] }) } });
-      return (await model.runBatch(items)).map((r) => r.logits.get(-1, good) - r.logits.get(-1, bad));
-    };
-    const viaStarted = async () => {
-      const cleanRun = await model.runWithCache(prompt, { names: zNames, logits: "last" });
-      const corruptRun = await model.runWithCache(corrupt, { names: [...zNames, ...zNames.map((_, l) => `blocks.${l}.hook_resid_pre`)], logits: "last" });
-      const scores: number[] = [];
-      for (let l = 0; l < nLayers; l++) {
-        const base = corruptRun.cache.get(z(l));
-        const source = cleanRun.cache.get(z(l));
-        const variants = Array.from({ length: nHeads }, (_, h) => {
-          const v = new Tensor(base.shape, base.data.slice(), base.dims);
-          for (let p = 0; p < prompt.length; p++) v.data.set(source.data.subarray((p * nHeads + h) * dHead, (p * nHeads + h + 1) * dHead), (p * nHeads + h) * dHead);
-          return v;
-        });
-        const logits = graph.patchedLogits({ layer: l, resid: corruptRun.cache.get(`blocks.${l}.hook_resid_pre`) }, table.find((e) => e.name === z(l))!, variants, graphThreads, null);
-        for (let h = 0; h < nHeads; h++) scores.push(logits.data[h * nVocab + good] - logits.data[h * nVocab + bad]);
+    const options = { clean: prompt, corrupt, metric: metrics.logitDiff(prompt[4], prompt[2]) };
+    const sweep = async (forceLlamaCpp: boolean) => {
+      if (forceLlamaCpp) process.env.STEER_SWEEP = "llama.cpp";
+      try {
+        const t0 = performance.now();
+        const r = await patching.heads(model, options);
+        return { ms: performance.now() - t0, r };
+      } finally {
+        delete process.env.STEER_SWEEP;
       }
-      return scores;
     };
-    const [a, b] = [await viaLlama(), await viaStarted()];
-    const agree = Math.max(...a.map((x, i) => Math.abs(x - b[i])));
-    const scale = Math.max(...a.map(Math.abs));
-    const sweepRuns = Math.max(3, Math.ceil(runs / 2));
-    const llama = await time(viaLlama, sweepRuns);
-    const lens = await time(() => patching.heads(model, { clean: prompt, corrupt, metric: metrics.logitDiff(good, bad) }), sweepRuns);
-    const started = await time(viaStarted, sweepRuns);
-    const ratio = llama / started;
+    // warm-up (the graph's weights load on first use), and the two sweeps' agreement on the metric
+    const [g, l] = [await sweep(false), await sweep(true)];
+    const { clean, corrupt: base } = g.r.options.metric!;
+    const metric = (v: number) => base! + v * (clean! - base!);
+    const scale = Math.max(...l.r.values.data.map((v) => Math.abs(metric(v))));
+    const agree = Math.max(...g.r.values.data.map((v, i) => Math.abs(metric(v) - metric(l.r.values.data[i])))) / scale;
+    const started: number[] = [];
+    const llama: number[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < Math.max(3, Math.ceil(runs / 2)); i++) {
+      const a = (await sweep(false)).ms;
+      const b = (await sweep(true)).ms;
+      started.push(a);
+      llama.push(b);
+      ratios.push(b / a);
+    }
+    const { nLayers, nHeads } = model.config;
     console.log(
-      `(7) ${nLayers * nHeads} exact head patches: llama.cpp runBatch ${llama.toFixed(0)} ms | steer.patch.heads ${lens.toFixed(0)} ms | ` +
-        `graphs started at each layer ${started.toFixed(0)} ms | ratio ${ratio.toFixed(2)}x against runBatch, ${(lens / started).toFixed(2)}x against steer.patch.heads (work ratio ${((nLayers * nLayers) / ((nLayers * (nLayers + 1)) / 2)).toFixed(2)}x) | ` +
-        `scores agree within ${agree.toExponential(2)} (largest |score| ${scale.toFixed(3)}; gpt2: llama.cpp's GELU reads a float16 table) | ` +
-        (Math.min(ratio, lens / started) > 1 ? "the started graph is faster" : "the started graph is NOT faster than both: the lens keeps the llama.cpp sweep"),
+      `(7) steer.patch.heads, ${nLayers * nHeads} exact head patches on the llama shape: graphs started at each layer ${median(started).toFixed(0)} ms | ` +
+        `llama.cpp runBatch (STEER_SWEEP=llama.cpp) ${median(llama).toFixed(0)} ms | median ratio ${median(ratios).toFixed(2)}x ` +
+        `(work ratio ${((nLayers * nLayers) / ((nLayers * (nLayers + 1)) / 2)).toFixed(2)}x) | metric within ${agree.toExponential(2)} relative`,
     );
   } finally {
-    graph.free();
     model.dispose();
   }
 }

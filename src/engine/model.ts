@@ -1,13 +1,15 @@
 /**
  * A GGUF model loaded in llama.cpp, with TransformerLens-style hooks on its activations.
  */
-import { availableParallelism } from "node:os";
+import { statSync } from "node:fs";
+import { availableParallelism, freemem } from "node:os";
 import { resolve } from "node:path";
 import { closeMatches } from "./close-matches";
 import {
   BadArgumentError,
   DisposedError,
   EngineError,
+  InterruptedError,
   ModelLoadError,
   OutOfRangeError,
   UnknownHookError,
@@ -155,6 +157,9 @@ export class Model {
   private readonly ggufKv: GgufInspection["kv"];
   /** the differentiable graph, built on the first gradients() call */
   private gradientGraph: GradientGraph | null = null;
+  /** whether startedPatching()'s graph computes what llama.cpp does on this load */
+  private readonly startedPatchingExact: boolean;
+  private controlVectorOn = false;
 
   private constructor(path: string, options: LoadOptions) {
     const file = checkModelFile(path);
@@ -194,6 +199,15 @@ export class Model {
     this.addBos = info.addBos;
     this.eos = info.eos;
     this.provenance = provenance(path, fileTypeName(info.ftype), llamaCppVersion());
+    // llama.cpp's gpt2 GELU reads a float16 table (~1e-3 relative from the graph's exact GELU); a GPU
+    // or an f16 KV cache also computes otherwise than the graph (CPU, F32 attention). Weights: measured
+    // on generated llama models, F32 within 1e-6 and Q8_0 equal to the bit, but F16 and Q4_K_M 5e-4 and
+    // 1e-2 apart (relative, on the metric): only F32 and Q8_0 tensors qualify.
+    this.startedPatchingExact =
+      (file.arch === "llama" || file.arch === "qwen2") &&
+      gpuLayers === 0 &&
+      (options.kvCache ?? "f32") === "f32" &&
+      file.gguf.tensors.every((t) => t.type === "f32" || t.type === "q8_0");
 
     if (!options.vocabOnly) {
       const nBatch = Math.min(options.batchSize ?? 512, contextSize);
@@ -335,6 +349,7 @@ export class Model {
     const ctx = this.ctx!;
     if (data === null) {
       ctx.setControlVector(null, 0, -1, -1);
+      this.controlVectorOn = false;
       return;
     }
     const { dModel: D, nLayers } = this.config;
@@ -354,6 +369,7 @@ export class Model {
       const log = logProblemsSince(mark);
       throw new EngineError("bad-argument", `llama.cpp refused the control vector.${log ? ` Its log says:\n${log}` : ""}`);
     }
+    this.controlVectorOn = true;
   }
 
   /**
@@ -371,6 +387,37 @@ export class Model {
       this.gradientGraph ??= new GradientGraph(this.provenance.path, this.ggufKv, this.config.arch, this.config);
       return this.gradientGraph.run(tokens, options, entries, this.threadsInUse, this.abortFlag);
     });
+  }
+
+  /**
+   * Engine-internal, for the toolkit's exact patching sweeps (not the cell API): a function giving the
+   * last position's logits of one input in variants, `hook` replaced by values[i] in variant i, from
+   * the gradient graph started at blocks.{start.layer}.hook_resid_pre = start.resid ([variants, vocab];
+   * GradientGraph.patchedLogits). null where that graph would not give llama.cpp's numbers or would not
+   * pay: gpt2, weights other than F32 and Q8_0, layers on a GPU, an f16 KV cache, a control vector,
+   * weights that would not fit in free memory a second time, STEER_SWEEP=llama.cpp (the one switch
+   * that forces llama.cpp).
+   */
+  startedPatching(): ((start: { layer: number; resid: Tensor }, hook: string, values: readonly Tensor[]) => Tensor) | null {
+    this.forwardRunner();
+    if (!this.startedPatchingExact || this.controlVectorOn || process.env.STEER_SWEEP === "llama.cpp") return null;
+    if (!this.gradientGraph) {
+      if (statSync(this.provenance.path).size > freemem() / 2) return null;
+      try {
+        this.gradientGraph = new GradientGraph(this.provenance.path, this.ggufKv, this.config.arch, this.config);
+      } catch (e) {
+        if (e instanceof EngineError && e.code === "unsupported-architecture") return null;
+        throw e;
+      }
+    }
+    return (start, hook, values) => {
+      const entry = this.entry(hook);
+      return this.exclusive(() => {
+        if (this.abortFlag !== null && Atomics.load(this.abortFlag, 0) !== 0) throw new InterruptedError();
+        if (!this.gradientGraph) throw new DisposedError();
+        return this.gradientGraph.patchedLogits(start, entry, [...values], this.threadsInUse, this.abortFlag);
+      });
+    };
   }
 
   /** Names accepted by weight(), in TransformerLens spelling. */

@@ -11,7 +11,7 @@
  *   prompt when given, else the next prompt of the dataset). Values are normalized the same way when a
  *   corrupted prompt is given (1 = no effect), else they are the change of the metric.
  */
-import { BadArgumentError, InterruptedError, Tensor, patch as patchHook, zero as zeroHook, type BatchItem, type HookFn, type Hooks, type Model, type Selection } from "../engine";
+import { BadArgumentError, InterruptedError, Tensor, patch as patchHook, zero as zeroHook, type BatchItem, type HookContext, type HookFn, type Hooks, type Model, type Selection } from "../engine";
 import type { MetricInfo, TokenProb } from "../protocol";
 import { tokenizePairs, tokenizePrompts, type Prompts, type TokenizedPrompt } from "./inputs";
 import { meanMetric as averageMetric, normalize, toMetric, type BoundMetric, type Metric, type MetricLike } from "./metrics";
@@ -35,6 +35,11 @@ export interface ExperimentOptions {
 
 /** One intervention: a hook per hook name, applied to every prompt of the dataset. */
 export type Intervention = (prompt: number) => Hooks;
+
+type StartedPatching = NonNullable<ReturnType<Model["startedPatching"]>>;
+
+/** Most tokens (variants x prompt length) in one started graph, as llama.cpp's default batch. */
+const STARTED_GRAPH_TOKENS = 512;
 
 export class Experiment {
   readonly metricInfo: MetricInfo;
@@ -172,8 +177,13 @@ export class Experiment {
    * of runBatch. When interrupted, the engine's InterruptedError carries `partial`: `{ result, done,
    * total }`, the result made by `partialResult` from what finished (the rest NaN), so a stopped sweep
    * keeps its work.
+   *
+   * `replacesOneHook`: the caller vouches that each intervention is the experiment's own (intervene)
+   * on one [pos, ...] hook of this experiment, so its replacement value is known up front. The batches
+   * then run on graphs started at that hook's layer (model.startedPatching) where the engine offers
+   * them: the layers below it are not recomputed per variant. Same batches, progress and interrupt.
    */
-  async evaluate(interventions: readonly Intervention[], partialResult?: (values: Float64Array) => unknown, from?: (k: number) => number): Promise<Float64Array> {
+  async evaluate(interventions: readonly Intervention[], partialResult?: (values: Float64Array) => unknown, from?: (k: number) => number, replacesOneHook = false): Promise<Float64Array> {
     const n = this.size;
     const total = interventions.length;
     const values = new Float64Array(total).fill(NaN);
@@ -196,18 +206,11 @@ export class Experiment {
       const perBatch = Math.max(1, Math.floor(batch / n));
       for (let k0 = 0; k0 < total; k0 += perBatch) groups.push({ prefix: 0, ks: Array.from({ length: Math.min(perBatch, total - k0) }, (_, j) => k0 + j) });
     }
+    const started = replacesOneHook && !from ? this.model.startedPatching() : null;
     let done = 0;
     try {
       for (const g of groups) {
-        const sums = new Float64Array(g.ks.length);
-        // A shared prefix is one prompt's: prompts of a dataset differ, so each runs as its own batch.
-        const parts = g.prefix > 0 ? Array.from({ length: n }, (_, i) => [i]) : [Array.from({ length: n }, (_, i) => i)];
-        for (const prompts of parts) {
-          const items: BatchItem[] = g.ks.flatMap((k) => prompts.map((i) => ({ input: this.baseTokens(i), logits: "last" as const, names: [], hooks: interventions[k](i) })));
-          const runs = await this.model.runBatch(items, g.prefix > 0 ? { sharedPrefix: g.prefix } : {});
-          this.count(this.model.lastRunStats());
-          g.ks.forEach((_, c) => prompts.forEach((i, j) => (sums[c] += this.bound(i, runs[c * prompts.length + j].logits.data, this.cleanLast[i]))));
-        }
+        const sums = started ? await this.startedSums(started, interventions, g.ks) : await this.batchSums(interventions, g);
         g.ks.forEach((k, c) => (values[k] = sums[c] / n));
         done += g.ks.length;
         this.options.onProgress?.(done, total);
@@ -221,6 +224,74 @@ export class Experiment {
     }
     return values;
   }
+
+  /** Each intervention's metric summed over the prompts, from runBatch. */
+  private async batchSums(interventions: readonly Intervention[], g: { prefix: number; ks: number[] }): Promise<Float64Array> {
+    const n = this.size;
+    const sums = new Float64Array(g.ks.length);
+    // A shared prefix is one prompt's: prompts of a dataset differ, so each runs as its own batch.
+    const parts = g.prefix > 0 ? Array.from({ length: n }, (_, i) => [i]) : [Array.from({ length: n }, (_, i) => i)];
+    for (const prompts of parts) {
+      const items: BatchItem[] = g.ks.flatMap((k) => prompts.map((i) => ({ input: this.baseTokens(i), logits: "last" as const, names: [], hooks: interventions[k](i) })));
+      const runs = await this.model.runBatch(items, g.prefix > 0 ? { sharedPrefix: g.prefix } : {});
+      this.count(this.model.lastRunStats());
+      g.ks.forEach((_, c) => prompts.forEach((i, j) => (sums[c] += this.bound(i, runs[c * prompts.length + j].logits.data, this.cleanLast[i]))));
+    }
+    return sums;
+  }
+
+  /**
+   * The same sums from graphs started at each replaced hook's layer, from the base run's residual
+   * stream there: per prompt, consecutive interventions on one hook side by side in one graph.
+   */
+  private async startedSums(run: StartedPatching, interventions: readonly Intervention[], ks: number[]): Promise<Float64Array> {
+    const sums = new Float64Array(ks.length);
+    const resid = await this.startResiduals();
+    for (let i = 0; i < this.size; i++) {
+      const T = this.baseTokens(i).length;
+      // Attention in one graph spans all its variants' tokens: keep it to about one llama.cpp batch.
+      const perGraph = Math.max(1, Math.floor(STARTED_GRAPH_TOKENS / T));
+      const replaced = ks.map((k) => this.replacement(interventions[k](i), i));
+      for (let c0 = 0; c0 < ks.length; ) {
+        const { hook, layer } = replaced[c0];
+        let c1 = c0 + 1;
+        while (c1 < ks.length && c1 - c0 < perGraph && replaced[c1].hook === hook) c1++;
+        const logits = run({ layer, resid: resid[layer][i] }, hook, replaced.slice(c0, c1).map((r) => r.value));
+        const V = logits.shape[1];
+        for (let c = c0; c < c1; c++) sums[c] += this.bound(i, logits.data.slice((c - c0) * V, (c - c0 + 1) * V), this.cleanLast[i]);
+        c0 = c1;
+      }
+    }
+    return sums;
+  }
+
+  /** The one hook an intervention replaces, its layer and its value: the base run's, edited by the intervention's hook. */
+  private replacement(hooks: Hooks, i: number): { hook: string; layer: number; value: Tensor } {
+    const names = Object.keys(hooks);
+    const base = names.length === 1 ? this.bases.get(names[0])?.[i] : undefined;
+    const layer = Number(/^blocks\.(\d+)\./.exec(names[0] ?? "")?.[1]);
+    if (!base || base.dims[0] !== "pos" || !Number.isInteger(layer)) throw new Error(`internal: a started-graph sweep needs one [pos, ...] hook of the experiment per intervention, got ${names.join(", ")}`);
+    let value = new Tensor(base.shape, base.data.slice(), base.dims);
+    const ctx: HookContext = { name: names[0], layer, seq: 0, positions: Int32Array.from({ length: base.shape[0] }, (_, p) => p), step: 0 };
+    for (const fn of [hooks[names[0]]].flat()) {
+      const r = fn(value, ctx);
+      if (r instanceof Tensor) value = r;
+      else if (r instanceof Float32Array) value = new Tensor(value.shape, r, value.dims);
+    }
+    return { hook: names[0], layer, value };
+  }
+
+  /** Each layer's hook_resid_pre in the base run of each prompt ([layer][prompt]), run once. */
+  private async startResiduals(): Promise<Tensor[][]> {
+    if (!this.residPre) {
+      const names = Array.from({ length: this.model.config.nLayers }, (_, l) => `blocks.${l}.hook_resid_pre`);
+      const runs = await this.model.runBatch(Array.from({ length: this.size }, (_, i) => ({ input: this.baseTokens(i), names, logits: "last" as const })));
+      this.residPre = names.map((name) => runs.map((r) => r.cache.get(name)));
+    }
+    return this.residPre;
+  }
+
+  private residPre: Tensor[][] | null = null;
 
   /** Tokens decoded by this experiment's sweeps, and prefix tokens shared instead of decoded. */
   readonly stats = { decodedTokens: 0, sharedPrefixTokens: 0 };

@@ -2,7 +2,8 @@
  * Activation patching sweeps, as TransformerLens's patching.py and beyond: the residual stream, the
  * attention and MLP outputs per (layer, position), and every head (by z, q, k, v or pattern, over all
  * positions or each one), with clean -> corrupted patching or zero, mean and resample ablation.
- * Every sweep runs through runBatch; each result can re-run any one of its cells (click-to-patch).
+ * Every sweep runs through runBatch (head sweeps of z on llama and qwen2: on graphs started at the
+ * patched layer, see Experiment.evaluate); each result can re-run any one of its cells (click-to-patch).
  */
 import { BadArgumentError, Tensor, zero as zeroHook, type Hooks, type Model } from "../engine";
 import type { RerunMode, RerunTarget } from "../protocol";
@@ -122,7 +123,10 @@ export async function heads(model: Model, options: HeadOptions): Promise<HeadSco
       session: KERNEL_SESSION,
       rerunner: rerunner(ex, specOf(ex, options, { sweep: "heads", component, positions: by }), plan),
     });
-  const values = await ex.evaluate(targets, make, by === "each" ? (k) => k % len : undefined);
+  // z over all positions: each variant is one z value known up front, so on llama and qwen2 the sweep
+  // runs on graphs started at each head's layer (Experiment.evaluate; gpt2 stays on llama.cpp, whose
+  // GELU reads a float16 table the graph does not).
+  const values = by === "each" ? await ex.evaluate(targets, make, (k) => k % len) : await ex.evaluate(targets, make, undefined, component === "z");
   return make(values);
 }
 
