@@ -158,6 +158,44 @@ class GradModel : public Napi::ObjectWrap<GradModel> {
     return (*p.named)[key] = t;
   }
 
+  // One graph computation's memory: the context and allocator are freed, and the abort flag dropped,
+  // however the computation ends (errors are thrown as std::exception on the way).
+  struct GraphScope {
+    GradModel* model;
+    ggml_context* c;
+    ggml_gallocr_t galloc = nullptr;
+    GraphScope(GradModel* m, ggml_init_params ip) : model(m), c(ggml_init(ip)) {}
+    GraphScope(const GraphScope&) = delete;
+    GraphScope& operator=(const GraphScope&) = delete;
+    ~GraphScope() {
+      model->abort_flag_ = nullptr;
+      if (galloc) ggml_gallocr_free(galloc);
+      ggml_free(c);
+    }
+    void Allocate(ggml_cgraph* gf, const char* what) {
+      galloc = ggml_gallocr_new(ggml_backend_get_default_buffer_type(model->backend_));
+      if (!ggml_gallocr_alloc_graph(galloc, gf)) throw std::runtime_error(std::string("out of memory for ") + what);
+    }
+  };
+
+  // The inputs every graph may read, for n tokens: positions (rotary), the attention mask, the norms' epsilon.
+  void NewSharedInputs(ggml_context* c, int n) {
+    pos_ = ggml_new_tensor_1d(c, GGML_TYPE_I32, n);
+    ggml_set_input(pos_);
+    mask_ = ggml_new_tensor_2d(c, GGML_TYPE_F32, n, n);
+    ggml_set_input(mask_);
+    eps_ = ggml_new_tensor_2d(c, GGML_TYPE_F32, 1, 1);
+    ggml_set_input(eps_);
+  }
+
+  // An input the graph does not read (no rotary in gpt2; no attention above a replaced z) has no memory.
+  void SetSharedInputs(const std::vector<int32_t>& positions, const std::vector<float>& mask) {
+    if (pos_->buffer) ggml_backend_tensor_set(pos_, positions.data(), 0, sizeof(int32_t) * positions.size());
+    if (mask_->buffer) ggml_backend_tensor_set(mask_, mask.data(), 0, sizeof(float) * mask.size());
+    const float eps = hp_.eps;
+    if (eps_->buffer) ggml_backend_tensor_set(eps_, &eps, 0, sizeof(float));
+  }
+
   // The attention mask of `copies` sequences of T tokens side by side: causal within each, closed between them.
   static std::vector<float> CausalMask(int T, int copies) {
     const int n = T * copies;
@@ -389,8 +427,8 @@ class GradModel : public Napi::ObjectWrap<GradModel> {
     const size_t graph_size = (512 * (size_t)(hp_.n_layer - first) + 2048) * (relevance ? 2 : 1) +
                               512 * (main_pass.split_attn.size() + main_pass.split_mlp.size()) + 2 * names.Length();
     ggml_init_params ip = {ggml_tensor_overhead() * graph_size * 4 + ggml_graph_overhead_custom(graph_size, true), nullptr, true};
-    ggml_context* c = ggml_init(ip);
-    ggml_gallocr_t galloc = nullptr;
+    GraphScope scope(this, ip);
+    ggml_context* c = scope.c;
     Napi::Object out = Napi::Object::New(env);
     try {
       // The graph's inputs; the main pass's are its parameters, so every activation lies on a gradient path.
@@ -420,12 +458,7 @@ class GradModel : public Napi::ObjectWrap<GradModel> {
         if (pos_weight) x = ggml_add(c, x, named["pos_embed"] = input(pos_weight, positions.data()));
         return x;
       };
-      pos_ = ggml_new_tensor_1d(c, GGML_TYPE_I32, T);
-      ggml_set_input(pos_);
-      mask_ = ggml_new_tensor_2d(c, GGML_TYPE_F32, T, T);
-      ggml_set_input(mask_);
-      eps_ = ggml_new_tensor_2d(c, GGML_TYPE_F32, 1, 1);
-      ggml_set_input(eps_);
+      NewSharedInputs(c, T);
       Named named, konst;
       if (relevance) {
         Pass constant{&konst, true, nullptr, {}, {}};
@@ -478,26 +511,19 @@ class GradModel : public Napi::ObjectWrap<GradModel> {
         grads.push_back(g ? readable(g) : nullptr);
         t = readable(t);
       }
-      galloc = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
-      if (!ggml_gallocr_alloc_graph(galloc, gf)) throw std::runtime_error("out of memory for the gradient graph");
+      scope.Allocate(gf, "the gradient graph");
 
       for (const Input& in : inputs) {
         if (in.rows_of) SetRows(in.t, in.rows_of, in.ids);
         else ggml_backend_tensor_set(in.t, opts.Get("resid").As<Napi::Float32Array>().Data(), 0, ggml_nbytes(in.t));
       }
-      // inputs only some architectures read are not in the graph, so have no memory
-      if (pos_->buffer) ggml_backend_tensor_set(pos_, positions.data(), 0, sizeof(int32_t) * T);
-      std::vector<float> mask = CausalMask(T, 1);
-      ggml_backend_tensor_set(mask_, mask.data(), 0, sizeof(float) * mask.size());
-      const float eps = hp_.eps;
-      if (eps_->buffer) ggml_backend_tensor_set(eps_, &eps, 0, sizeof(float));
+      SetSharedInputs(positions, CausalMask(T, 1));
       if (weights) {
         Napi::Float32Array w = metric.Get("weights").As<Napi::Float32Array>();
         ggml_backend_tensor_set(weights, w.Data(), 0, sizeof(float) * V);
       }
       ggml_graph_reset(gf);
       ggml_status st = ggml_backend_graph_compute(backend_, gf);
-      abort_flag_ = nullptr;
       out.Set("status", Napi::Number::New(env, st == GGML_STATUS_SUCCESS ? 0 : st == GGML_STATUS_ABORTED ? 2 : 1));
       if (st == GGML_STATUS_SUCCESS) {
         float value = 0;
@@ -519,13 +545,8 @@ class GradModel : public Napi::ObjectWrap<GradModel> {
         out.Set("grads", ga);
       }
     } catch (const std::exception& e) {
-      abort_flag_ = nullptr;
-      if (galloc) ggml_gallocr_free(galloc);
-      ggml_free(c);
       throw Napi::Error::New(env, e.what());
     }
-    ggml_gallocr_free(galloc);
-    ggml_free(c);
     return out;
   }
 
@@ -551,17 +572,12 @@ class GradModel : public Napi::ObjectWrap<GradModel> {
     const int64_t D = tok_embd->ne[0], V = W("output.weight") ? W("output.weight")->ne[1] : tok_embd->ne[1];
     const size_t graph_size = 512 * (size_t)(hp_.n_layer - first) + 2048;
     ggml_init_params ip = {ggml_tensor_overhead() * graph_size * 2 + ggml_graph_overhead_custom(graph_size, false), nullptr, true};
-    ggml_context* c = ggml_init(ip);
-    ggml_gallocr_t galloc = nullptr;
+    GraphScope scope(this, ip);
+    ggml_context* c = scope.c;
     Napi::Object out = Napi::Object::New(env);
     try {
       if (resid.ElementLength() != (size_t)(T * D)) throw std::runtime_error("internal: the start residual is not [T, d_model]");
-      pos_ = ggml_new_tensor_1d(c, GGML_TYPE_I32, N);
-      ggml_set_input(pos_);
-      mask_ = ggml_new_tensor_2d(c, GGML_TYPE_F32, N, N);
-      ggml_set_input(mask_);
-      eps_ = ggml_new_tensor_2d(c, GGML_TYPE_F32, 1, 1);
-      ggml_set_input(eps_);
+      NewSharedInputs(c, N);
       ggml_tensor* start = ggml_new_tensor_2d(c, GGML_TYPE_F32, D, T);
       ggml_set_input(start);
       ggml_tensor* rows = ggml_new_tensor_1d(c, GGML_TYPE_I32, copies);
@@ -574,22 +590,16 @@ class GradModel : public Napi::ObjectWrap<GradModel> {
       ggml_set_output(logits);
       ggml_cgraph* gf = ggml_new_graph_custom(c, graph_size, false);
       ggml_build_forward_expand(gf, logits);
-      galloc = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
-      if (!ggml_gallocr_alloc_graph(galloc, gf)) throw std::runtime_error("out of memory for the patched graph");
+      scope.Allocate(gf, "the patched graph");
 
       std::vector<int32_t> positions(N), last(copies);
       for (int t = 0; t < N; t++) positions[t] = t % T;
       for (int i = 0; i < copies; i++) last[i] = i * T + T - 1;
-      // inputs the graph does not read (no rotary; no attention left above a replaced z) have no memory
-      if (pos_->buffer) ggml_backend_tensor_set(pos_, positions.data(), 0, sizeof(int32_t) * N);
-      if (mask_->buffer) ggml_backend_tensor_set(mask_, CausalMask(T, copies).data(), 0, ggml_nbytes(mask_));
-      const float eps = hp_.eps;
-      if (eps_->buffer) ggml_backend_tensor_set(eps_, &eps, 0, sizeof(float));
+      SetSharedInputs(positions, CausalMask(T, copies));
       ggml_backend_tensor_set(start, resid.Data(), 0, ggml_nbytes(start));
       ggml_backend_tensor_set(rows, last.data(), 0, sizeof(int32_t) * copies);
       ggml_backend_tensor_set(override.value, values.Data(), 0, ggml_nbytes(override.value));
       ggml_status st = ggml_backend_graph_compute(backend_, gf);
-      abort_flag_ = nullptr;
       out.Set("status", Napi::Number::New(env, st == GGML_STATUS_SUCCESS ? 0 : st == GGML_STATUS_ABORTED ? 2 : 1));
       if (st == GGML_STATUS_SUCCESS) {
         Napi::Float32Array arr = Napi::Float32Array::New(env, (size_t)copies * V);
@@ -597,13 +607,8 @@ class GradModel : public Napi::ObjectWrap<GradModel> {
         out.Set("logits", arr);
       }
     } catch (const std::exception& e) {
-      abort_flag_ = nullptr;
-      if (galloc) ggml_gallocr_free(galloc);
-      ggml_free(c);
       throw Napi::Error::New(env, e.what());
     }
-    ggml_gallocr_free(galloc);
-    ggml_free(c);
     return out;
   }
 
