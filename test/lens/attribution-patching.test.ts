@@ -140,14 +140,19 @@ test("a metric without a gradient, or prompts of different lengths, are refused 
   }
 });
 
+/** stories260K's story with every later "Lily" made "Ben": the metric is logit(Lily) - logit(Ben) at the end. */
+function lilyToBen(m: Model) {
+  const clean = m.tokenize("Once upon a time, there was a little girl named Lily. She loved to play with her ball. One day, Lily");
+  const lily = clean[14];
+  const ben = m.tokenize(" Ben", { bos: false })[0];
+  const corrupt = clean.map((t, i) => (i > 0 && t === lily ? ben : t));
+  return { clean, corrupt, metric: metrics.logitDiff(lily, ben) };
+}
+
 test("on stories260K attribution ranks every head like exact patching (Spearman > 0.9; EAP-IG and relevance lower), in a fraction of the time", { skip: skipStories }, async () => {
   const m = await load(stories, { threads: 2 });
   try {
-    const clean = m.tokenize("Once upon a time, there was a little girl named Lily. She loved to play with her ball. One day, Lily");
-    const lily = clean[14];
-    const ben = m.tokenize(" Ben", { bos: false })[0];
-    const corrupt = clean.map((t, i) => (i > 0 && t === lily ? ben : t));
-    const options = { clean, corrupt, metric: metrics.logitDiff(lily, ben) };
+    const options = lilyToBen(m);
     await attribute.heads(m, options); // loads the gradient graph's weights once, outside the timing
     let t0 = performance.now();
     const est = await attribute.heads(m, options);
@@ -197,11 +202,7 @@ function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
 test("on stories260K the residual, attention and MLP estimates of each method rank cells like exact patching", { skip: skipStories }, async () => {
   const m = await load(stories, { threads: 2 });
   try {
-    const clean = m.tokenize("Once upon a time, there was a little girl named Lily. She loved to play with her ball. One day, Lily");
-    const lily = clean[14];
-    const ben = m.tokenize(" Ben", { bos: false })[0];
-    const corrupt = clean.map((t, i) => (i > 0 && t === lily ? ben : t));
-    const options = { clean, corrupt, metric: metrics.logitDiff(lily, ben) };
+    const options = lilyToBen(m);
     const kinds = [
       ["resid_pre", patch.residual, attribute.residual],
       ["attn_out", patch.attnOut, attribute.attnOut],
