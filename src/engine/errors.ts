@@ -89,9 +89,16 @@ export class UnknownWeightError extends EngineError {
 
 export class OutOfRangeError extends EngineError {
   override name = "OutOfRangeError";
-  constructor(what: string, value: number, count: number) {
-    super("out-of-range", `${what} ${value} is out of range: this model has ${count} (valid: 0..${count - 1}).`);
+  /** `context` says what the count is of, e.g. "the input has 15 tokens" (default "this model has {count}"). */
+  constructor(what: string, value: number, count: number, context = `this model has ${count}`) {
+    super("out-of-range", `${what} ${value} is out of range: ${context} (valid: 0..${count - 1}).`);
   }
+}
+
+/** `value` when it is a whole number in 0..count-1, else an OutOfRangeError (see its `context`). */
+export function checkIndex(what: string, value: unknown, count: number, context?: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value >= count) throw new OutOfRangeError(what, value as number, count, context);
+  return value;
 }
 
 export class HookShapeError extends EngineError {

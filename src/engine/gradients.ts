@@ -6,7 +6,7 @@
  * stream per reader (gradient-only hooks), use relevance rules instead of the local gradient, and
  * run forward only with one hook replaced (patchedLogits, for exact patching sweeps).
  */
-import { BadArgumentError, EngineError, InterruptedError, OutOfRangeError } from "./errors";
+import { BadArgumentError, EngineError, InterruptedError, checkIndex } from "./errors";
 import type { Architecture, HookDims, HookEntry } from "./hook-table";
 import { nativeAddon, type GgufInspection, type NativeGradHParams, type NativeGradModel, type NativeGradRunOptions } from "./native";
 import { Tensor } from "./tensor";
@@ -223,7 +223,7 @@ export class GradientGraph {
     if (options.start !== undefined) {
       const { layer, resid: r } = options.start ?? {};
       const L = this.dims.nLayers;
-      if (typeof layer !== "number" || !Number.isInteger(layer) || layer < 0 || layer >= L) throw new OutOfRangeError("start.layer", layer as number, L);
+      checkIndex("start.layer", layer, L, `this model has ${L} layers`);
       const D = this.dims.dModel;
       if (!(r instanceof Tensor) || r.shape.length !== 2 || r.shape[0] !== T || r.shape[1] !== D) {
         const got = r instanceof Tensor ? `a tensor of shape [${r.shape.join(", ")}]` : typeof r;
@@ -246,10 +246,7 @@ export class GradientGraph {
     const p = m.pos ?? -1;
     if (!Number.isInteger(p) || p < -T || p >= T) throw new BadArgumentError(`metric.pos ${p} is outside this input of ${T} tokens (valid: ${-T}..${T - 1}).`);
     const pos = p < 0 ? T + p : p;
-    const token = (what: string, t: unknown) => {
-      if (typeof t !== "number" || !Number.isInteger(t) || t < 0 || t >= V) throw new OutOfRangeError(what, t as number, V);
-      return t;
-    };
+    const token = (what: string, t: unknown) => checkIndex(what, t, V, `the vocabulary has ${V} tokens`);
     switch (m.kind) {
       case "logitDiff":
         return { kind: 0, a: token("Token id (correct)", m.correct), b: token("Token id (wrong)", m.wrong), pos, weights: null };

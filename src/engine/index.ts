@@ -25,6 +25,7 @@ export {
   UnknownHookError,
   UnknownWeightError,
   OutOfRangeError,
+  checkIndex,
   HookShapeError,
   ContextOverflowError,
   InterruptedError,

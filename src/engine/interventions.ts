@@ -3,7 +3,7 @@
  * `positions` are absolute token positions (query positions for attention patterns), `heads`
  * query-head indices (KV-head indices on hook_k / hook_v with grouped-query attention).
  */
-import { BadArgumentError, HookShapeError, OutOfRangeError } from "./errors";
+import { BadArgumentError, HookShapeError, checkIndex } from "./errors";
 import type { HookContext, HookFn } from "./forward";
 import { Tensor } from "./tensor";
 
@@ -21,7 +21,7 @@ function forSelected(t: Tensor, ctx: HookContext, sel: Selection, fn: (offset: n
   const hd = t.dims.findIndex((d) => HEAD_DIMS.includes(d));
   if (sel.heads && hd < 0) throw new BadArgumentError(`${ctx.name} has no head dimension (dims [${t.dims.join(", ")}]); drop the heads option.`);
   if (pd < 0) throw new BadArgumentError(`${ctx.name} has no position dimension (dims [${t.dims.join(", ")}]).`);
-  for (const h of sel.heads ?? []) if (!Number.isInteger(h) || h < 0 || h >= t.shape[hd]) throw new OutOfRangeError("Head", h, t.shape[hd]);
+  for (const h of sel.heads ?? []) checkIndex("Head", h, t.shape[hd], `this model has ${t.shape[hd]} heads`);
   const heads = sel.heads ? new Set(sel.heads) : null;
   const positions = sel.positions ? new Set(sel.positions) : null;
   const strides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));

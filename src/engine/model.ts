@@ -12,6 +12,7 @@ import {
   InterruptedError,
   ModelLoadError,
   OutOfRangeError,
+  checkIndex,
   UnknownHookError,
   UnknownWeightError,
 } from "./errors";
@@ -486,7 +487,7 @@ export class Model {
   private tokens(input: ModelInput): number[] {
     const toks = typeof input === "string" ? this.tokenize(input) : Array.from(input);
     const n = this.config.nVocab;
-    for (const t of toks) if (!Number.isInteger(t) || t < 0 || t >= n) throw new OutOfRangeError("Token id", t, n);
+    for (const t of toks) checkIndex("Token id", t, n, `the vocabulary has ${n} tokens`);
     return toks;
   }
 

@@ -1,5 +1,5 @@
 /** Attention patterns of one layer's heads over a text, as the attention view draws them. */
-import { BadArgumentError, Tensor, type Model } from "../engine";
+import { BadArgumentError, checkIndex, Tensor, type Model } from "../engine";
 import { encodeTensor, headName, VIEW_VALUE_CAP, type AttentionView } from "../protocol";
 import { onePrompt } from "./attribution-input";
 import type { Prompt } from "./inputs";
@@ -100,7 +100,7 @@ export async function attention(model: Model, text: Prompt, options: AttentionOp
   if (!Number.isInteger(layer) || layer < 0 || layer >= nLayers) throw new BadArgumentError(`layer must be an integer from 0 to ${nLayers - 1}, got ${JSON.stringify(layer)}.`);
   const heads = options.heads ? [...options.heads] : Array.from({ length: nHeads }, (_, h) => h);
   if (heads.length === 0) throw new BadArgumentError("heads is empty: name at least one head, or leave it out for all.");
-  for (const h of heads) if (!Number.isInteger(h) || h < 0 || h >= nHeads) throw new BadArgumentError(`head ${h} is out of range: layer ${layer} has heads 0..${nHeads - 1}.`);
+  for (const h of heads) checkIndex("head", h, nHeads, `layer ${layer} has ${nHeads} heads`);
   const prompt = onePrompt(model, text, "attention");
   const name = `blocks.${layer}.attn.hook_pattern`;
   const { cache } = await model.runWithCache(prompt.tokens, { names: [name], logits: "last" });

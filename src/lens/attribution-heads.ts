@@ -4,7 +4,7 @@
  * stack_head_results computes it with use_attn_result off. Summed over heads, plus b_O, it is
  * hook_attn_out.
  */
-import { BadArgumentError, Tensor, type ActivationCache, type Model } from "../engine";
+import { BadArgumentError, checkIndex, Tensor, type ActivationCache, type Model } from "../engine";
 import { headName } from "../protocol";
 import { checkPos } from "./attribution-input";
 
@@ -16,7 +16,7 @@ function cachedZ(cache: ActivationCache, layer: number): Tensor {
 
 function checkLayer(model: Model, layer: number, what = "layer"): void {
   const n = model.config.nLayers;
-  if (!Number.isInteger(layer) || layer < 0 || layer >= n) throw new BadArgumentError(`${what} ${layer} is out of range: the model has ${n} layers (0..${n - 1}).`);
+  checkIndex(what, layer, n, `the model has ${n} layers`);
 }
 
 /** out[i, head, :] += z[positions[i], head] @ W_O[head] (layout [pos, head, d_model]). */

@@ -6,7 +6,7 @@
  * magnitudes of one text (its 3-D view); and here also the attention each head gives the flagged
  * tokens.
  */
-import { BadArgumentError, type HookFn, type Model } from "../engine";
+import { BadArgumentError, checkIndex, type HookFn, type Model } from "../engine";
 import { encodeTensor, VIEW_VALUE_CAP, type EncodedTensor, type MassiveEntry, type MassiveView } from "../protocol";
 import { tokenizePrompts, type Prompts } from "./inputs";
 import { chunks, keepChannels, layerStats, type LayerStats } from "./massive-stats";
@@ -53,9 +53,9 @@ export async function scan(model: Model, texts: Prompts, options: ScanOptions = 
   if (options.minAbs !== undefined && (typeof options.minAbs !== "number" || !(options.minAbs >= 0) || !Number.isFinite(options.minAbs))) {
     throw new BadArgumentError(`minAbs must be a number >= 0 (the smallest |value| to flag), got ${String(options.minAbs)}.`);
   }
-  checkIndex(options.layer, L, "layer", `the model has ${L} layers`);
+  if (options.layer !== undefined) checkIndex("layer", options.layer, L, `the model has ${L} layers`);
   const prompts = tokenizePrompts(model, texts, "texts");
-  checkIndex(options.text, prompts.length, "text", `${prompts.length} text${prompts.length === 1 ? " was" : "s were"} given`);
+  if (options.text !== undefined) checkIndex("text", options.text, prompts.length, `${prompts.length} text${prompts.length === 1 ? " was" : "s were"} given`);
 
   const names = Array.from({ length: L }, (_, l) => `blocks.${l}.hook_${hook}`);
   const offsets: number[] = [];
@@ -117,10 +117,6 @@ export async function scan(model: Model, texts: Prompts, options: ScanOptions = 
   });
 }
 
-function checkIndex(v: number | undefined, n: number, what: string, why: string) {
-  if (v === undefined) return;
-  if (!Number.isInteger(v) || v < 0 || v >= n) throw new BadArgumentError(`${what} must be an integer from 0 to ${n - 1} (${why}), got ${String(v)}.`);
-}
 
 /**
  * Observing hooks on every layer's pattern that add each query's attention to every earlier key:

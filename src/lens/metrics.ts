@@ -5,7 +5,7 @@
  * Each metric has a JSON spec so a sweep can be re-run from its description (click-to-patch,
  * "Insert as code").
  */
-import { BadArgumentError, type Model } from "../engine";
+import { BadArgumentError, checkIndex, type Model } from "../engine";
 import type { TokenizedPrompt } from "./inputs";
 
 /** A token as text (a continuation of the prompt) or as an id. */
@@ -45,8 +45,7 @@ export function toMetric(m: MetricLike | undefined): Metric {
 /** The token `t` stands for after prompt `p` (ids pass through, checked against the vocabulary). */
 export function resolveToken(model: Model, t: TokenSpec, prompt?: TokenizedPrompt): number {
   if (typeof t === "number") {
-    if (!Number.isInteger(t) || t < 0 || t >= model.config.nVocab) throw new BadArgumentError(`Token id ${t} is out of range: the vocabulary has ${model.config.nVocab} tokens.`);
-    return t;
+    return checkIndex("Token id", t, model.config.nVocab, `the vocabulary has ${model.config.nVocab} tokens`);
   }
   if (typeof t !== "string" || t === "") throw new BadArgumentError(`A token must be a non-empty string or a token id, got ${JSON.stringify(t)}.`);
   // Tokenize prompt + t and take what t added; an anchor word stands in for prompts given as ids.

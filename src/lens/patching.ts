@@ -5,7 +5,7 @@
  * Every sweep runs through runBatch (head sweeps of z on llama and qwen2: on graphs started at the
  * patched layer, see Experiment.evaluate); each result can re-run any one of its cells (click-to-patch).
  */
-import { BadArgumentError, Tensor, zero as zeroHook, type Hooks, type Model } from "../engine";
+import { BadArgumentError, checkIndex, Tensor, zero as zeroHook, type Hooks, type Model } from "../engine";
 import type { RerunMode, RerunTarget } from "../protocol";
 import { Experiment, type ExperimentOptions, type Intervention, type Mode } from "./experiment";
 import { fromSpec, type MetricSpec } from "./metrics";
@@ -136,10 +136,6 @@ function groupHeads(set: readonly { layer: number; head: number }[]): Map<number
   return m;
 }
 
-function checkIndex(what: string, v: number, n: number) {
-  if (!Number.isInteger(v) || v < 0 || v >= n) throw new BadArgumentError(`${what} ${v} is out of range (valid: 0..${n - 1}).`);
-}
-
 /** The JSON spec of a sweep, or undefined when its metric is a function (not re-creatable from text). */
 function specOf(
   ex: Experiment,
@@ -159,10 +155,10 @@ function headPlan(ex: Experiment, hooks: readonly string[], nHeads: number, len:
   return (t) => {
     const set = t.heads ?? [];
     if (!set.length) throw new BadArgumentError("The target needs heads: [{ layer, head }, ...].");
-    if (t.pos !== undefined) checkIndex("position", t.pos, len);
+    if (t.pos !== undefined) checkIndex("position", t.pos, len, `the input has ${len} tokens`);
     for (const { layer, head } of set) {
-      checkIndex("layer", layer, hooks.length);
-      checkIndex("head", head, nHeads);
+      checkIndex("layer", layer, hooks.length, `this model has ${hooks.length} layers`);
+      checkIndex("head", head, nHeads, `this model has ${nHeads} heads per layer`);
     }
     const sel = (head: number) => (t.pos === undefined ? { heads: [head] } : { heads: [head], positions: [t.pos] });
     const byLayer = [...groupHeads(set)];
@@ -178,8 +174,8 @@ function cellPlan(ex: Experiment, hooks: readonly string[], len: number): Target
   return (t) => {
     if (!t.cell) throw new BadArgumentError("This sweep is over (layer, position): the target needs cell: { layer, pos }.");
     const { layer, pos } = t.cell;
-    checkIndex("layer", layer, hooks.length);
-    checkIndex("position", pos, len);
+    checkIndex("layer", layer, hooks.length, `this model has ${hooks.length} layers`);
+    checkIndex("position", pos, len, `the input has ${len} tokens`);
     return { iv: (i) => ({ [hooks[layer]]: ex.intervene(hooks[layer], i, { positions: [pos] }) }), zeroHooks: { [hooks[layer]]: zeroHook({ positions: [pos] }) } };
   };
 }

@@ -8,7 +8,7 @@
  * Senders are "input" (the embeddings), heads "a{L}.h{H}" and MLPs "m{L}"; receivers heads with an
  * input ("a3.h2<q>"), MLPs and "logits", as EAP-IG names them.
  */
-import { BadArgumentError, Tensor, patch as patchHook, type BatchItem, type HookFn, type Hooks, type Model } from "../engine";
+import { BadArgumentError, checkIndex, Tensor, patch as patchHook, type BatchItem, type HookFn, type Hooks, type Model } from "../engine";
 import { componentName, parseComponent, type ComponentRef, type EdgeInput } from "../protocol";
 import { Experiment, type ExperimentOptions, type Intervention } from "./experiment";
 import { KERNEL_SESSION } from "./result";
@@ -65,8 +65,8 @@ export function pathHooks(model: Model): string[] {
 
 function checkComponent(model: Model, c: ComponentRef, text: string) {
   const { nLayers, nHeads } = model.config;
-  if ("layer" in c && (c.layer < 0 || c.layer >= nLayers)) throw new BadArgumentError(`${text}: layer ${c.layer} is out of range (valid: 0..${nLayers - 1}).`);
-  if (c.kind === "head" && (c.head < 0 || c.head >= nHeads)) throw new BadArgumentError(`${text}: head ${c.head} is out of range (valid: 0..${nHeads - 1}).`);
+  if ("layer" in c) checkIndex(`${text}: layer`, c.layer, nLayers, `this model has ${nLayers} layers`);
+  if (c.kind === "head") checkIndex(`${text}: head`, c.head, nHeads, `this model has ${nHeads} heads per layer`);
 }
 
 export function toSender(model: Model, s: string | Sender): Sender {

@@ -6,7 +6,7 @@
  * Layers follow llama.cpp and repeng: the direction of layer L is read from and added to the output
  * of block L (blocks.L.hook_resid_post, llama.cpp's l_out-L, repeng's hidden_states[L + 1]).
  */
-import { BadArgumentError, addVector, type HookFn, type Hooks, type Model } from "../engine";
+import { BadArgumentError, checkIndex, addVector, type HookFn, type Hooks, type Model } from "../engine";
 import { readControlVector, writeControlVector } from "./control-vector";
 import { promptList, type Prompt } from "./inputs";
 
@@ -241,7 +241,7 @@ export async function contrast(model: Model, pairs: readonly ContrastPair[], opt
   });
   const layers = [...(options.layers ?? (nLayers > 1 ? Array.from({ length: nLayers - 1 }, (_, i) => i + 1) : [0]))];
   if (layers.length === 0) throw new BadArgumentError("layers is empty: name at least one block, e.g. { layers: [2] }.");
-  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= nLayers) throw new BadArgumentError(`Layer ${l} is out of range: this model has ${nLayers} blocks (valid: 0..${nLayers - 1}).`);
+  for (const l of layers) checkIndex("Layer", l, nLayers, `this model has ${nLayers} blocks`);
   if (new Set(layers).size !== layers.length) throw new BadArgumentError(`layers has repeats: [${layers.join(", ")}].`);
   const method = options.method ?? "pca";
   if (method !== "pca" && method !== "mean-diff") throw new BadArgumentError(`method must be "pca" or "mean-diff", got ${JSON.stringify(method)}.`);

@@ -359,7 +359,7 @@ describe("gradients: errors and interrupts", () => {
       });
     await rejects({ start: { layer: 1, resid: new Tensor([2, m.config.dModel]) } }, BadArgumentError, /start\.resid must be a \[pos, d_model\] = \[3, 64\] Tensor .*got a tensor of shape \[2, 64\]/);
     await rejects({ start: { layer: 1, resid: new Float32Array(192) as never } }, BadArgumentError, /start\.resid must be a \[pos, d_model\] = \[3, 64\] Tensor/);
-    await rejects({ start: { layer: 2, resid } }, OutOfRangeError, /start\.layer 2 is out of range: this model has 2 \(valid: 0\.\.1\)/);
+    await rejects({ start: { layer: 2, resid } }, OutOfRangeError, /start\.layer 2 is out of range: this model has 2 layers \(valid: 0\.\.1\)/);
     await rejects({ start: { layer: 1, resid }, names: ["blocks.0.attn.hook_z"] }, BadArgumentError, /blocks\.0\.attn\.hook_z lies below the start layer 1.*start lower/);
     await rejects({ start: { layer: 0, resid }, names: ["hook_embed"] }, BadArgumentError, /hook_embed lies below the start layer 0/);
     await rejects({ names: ["blocks.1.ln1.hook_normalized", "blocks.1.hook_q_input"] }, BadArgumentError, /blocks\.1\.ln1\.hook_normalized cannot come with the split hooks of layer 1.*two calls/);

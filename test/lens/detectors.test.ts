@@ -133,6 +133,6 @@ describe("attention patterns", () => {
     assert.deepEqual(r.payload().heads, [2, 0]);
     assert.throws(() => r.pattern(1), /Head 1 is not in this result: it holds heads 2, 0 of layer 3/);
     await assert.rejects(heads.attention(toy, ioi.clean, { layer: 4 }), /layer must be an integer from 0 to 3, got 4/);
-    await assert.rejects(heads.attention(toy, ioi.clean, { layer: 0, heads: [4] }), /head 4 is out of range: layer 0 has heads 0..3/);
+    await assert.rejects(heads.attention(toy, ioi.clean, { layer: 0, heads: [4] }), /head 4 is out of range: layer 0 has 4 heads \(valid: 0\.\.3\)/);
   });
 });

@@ -154,8 +154,8 @@ describe("on the bundled toy-circuits model", () => {
 
   test("bad options and entries of other texts fail with messages that say what to pass", async () => {
     await assert.rejects(massive.scan(toy, toyTexts, { ratio: -1 }), (e: Error) => e instanceof BadArgumentError && /ratio must be a positive number/.test(e.message));
-    await assert.rejects(massive.scan(toy, toyTexts, { layer: 4 }), /layer must be an integer from 0 to 3 \(the model has 4 layers\), got 4/);
-    await assert.rejects(massive.scan(toy, toyTexts, { text: 9 }), /text must be an integer from 0 to 3 \(4 texts were given\), got 9/);
+    await assert.rejects(massive.scan(toy, toyTexts, { layer: 4 }), /layer 4 is out of range: the model has 4 layers \(valid: 0\.\.3\)/);
+    await assert.rejects(massive.scan(toy, toyTexts, { text: 9 }), /text 9 is out of range: 4 texts were given \(valid: 0\.\.3\)/);
     await assert.rejects(massive.scan(toy, toyTexts, { hook: "resid_mid" as never }), /hook must be "resid_post" or "resid_pre"/);
     await assert.rejects(massive.scan(toy, []), /texts must be a string, token ids, or a non-empty list/);
     const s = await massive.scan(toy, toyTexts);

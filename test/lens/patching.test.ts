@@ -92,7 +92,7 @@ test("click-to-patch: a result re-runs one head (patch or zero) and its spec re-
   const spec = JSON.parse(/steer\.patch\.rerun\(model, (.*), \$TARGET, \$MODE\);/.exec(view.rerun.code!)![1]);
   const again = await patch.rerun(toy, spec, target, "patch");
   assert.ok(Math.abs(again.metricAfter - p.metricAfter) < 1e-4, `${again.metricAfter} vs ${p.metricAfter}`);
-  await assert.rejects(r.rerun({ heads: [{ layer: 9, head: 0 }] }), /layer 9 is out of range \(valid: 0\.\.3\)/);
+  await assert.rejects(r.rerun({ heads: [{ layer: 9, head: 0 }] }), /layer 9 is out of range: this model has 4 layers \(valid: 0\.\.3\)/);
 });
 
 test("mean and resample ablation run on the clean prompt and report against the corrupted baseline", async () => {
