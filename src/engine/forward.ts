@@ -241,6 +241,14 @@ export class Runner {
     }));
   }
 
+  /** One llama_decode of these tokens, counted; an abort is InterruptedError, any other failure DecodeError. */
+  private llamaDecode(...args: Parameters<NativeContext["decode"]>): void {
+    const status = this.ctx.decode(...args);
+    this.count(args[0].length);
+    if (status === 2) throw new InterruptedError();
+    if (status !== 0) throw new DecodeError(status, this.takeLog());
+  }
+
   /**
    * Decodes the first `p` tokens once as sequence 0, unobserved, then shares their KV cells with every
    * other sequence. Their logits are the same for every sequence (nothing before p is hooked).
@@ -255,10 +263,7 @@ export class Runner {
       const n = Math.min(this.limits.nBatch, p - start);
       const positions = Int32Array.from({ length: n }, (_, i) => start + i);
       const outputs = new Uint8Array(n).fill(wantAll.length ? 1 : 0);
-      const status = this.ctx.decode(tokens.slice(start, start + n), positions, new Int32Array(n), outputs);
-      this.count(n);
-      if (status === 2) throw new InterruptedError();
-      if (status !== 0) throw new DecodeError(status, this.takeLog());
+      this.llamaDecode(tokens.slice(start, start + n), positions, new Int32Array(n), outputs);
       for (let i = 0; i < n; i++) cells.push(this.nextCell++);
       if (wantAll.length) {
         const logits = this.ctx.logits(Int32Array.from({ length: n }, (_, i) => i));
@@ -339,10 +344,7 @@ export class Runner {
       if (observed.bases.has(key)) baseValues.set(key, data.slice());
       return edited;
     };
-    const status = this.ctx.decode(tokens, positions, seqIds, outputs, observed.keys.length ? onTensor : undefined);
-    this.count(n);
-    if (status === 2) throw new InterruptedError();
-    if (status !== 0) throw new DecodeError(status, this.takeLog());
+    this.llamaDecode(tokens, positions, seqIds, outputs, observed.keys.length ? onTensor : undefined);
     // A requested hook whose tensor never showed up would silently be missing from the results.
     const missing = observed.keys.filter((_, i) => !seen.has(i));
     if (missing.length) {
