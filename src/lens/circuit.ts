@@ -84,8 +84,13 @@ function order(c: ComponentRef, cfg: Cfg): number {
 // layer's heads read and write at 2L; its MLP reads at 2L+1 (after the heads) or, in parallel blocks,
 // at 2L; every MLP writes at 2L+1.
 const writesAt = (c: ComponentRef): number => (c.kind === "input" ? -1 : c.kind === "head" ? 2 * c.layer : c.kind === "mlp" ? 2 * c.layer + 1 : Infinity);
-const readsAt = (c: ComponentRef, cfg: Cfg): number =>
-  c.kind === "head" ? 2 * c.layer : c.kind === "mlp" ? 2 * c.layer + (cfg.parallelAttnMlp ? 0 : 1) : c.kind === "logits" ? Infinity : -1;
+const readsAt = (c: ComponentRef, parallelAttnMlp: boolean): number =>
+  c.kind === "head" ? 2 * c.layer : c.kind === "mlp" ? 2 * c.layer + (parallelAttnMlp ? 0 : 1) : c.kind === "logits" ? Infinity : -1;
+
+/** Whether `to` reads what `from` writes into the residual stream: whether the edge from -> to can exist. */
+export function feeds(from: ComponentRef, to: ComponentRef, parallelAttnMlp = false): boolean {
+  return writesAt(from) < readsAt(to, parallelAttnMlp);
+}
 
 const NAMES = `use "input", "a{L}.h{H}" (e.g. "a0.h1"), "m{L}" or "logits"`;
 
@@ -134,7 +139,7 @@ function checkEdge(e: CircuitEdgeInit, refs: Map<string, ComponentRef>, cfg: Cfg
   if (to.kind !== "head" && e.input !== undefined) {
     throw new BadArgumentError(`Circuit: edge "${name}" has input ${JSON.stringify(e.input)}, but only edges into a head have one (q, k or v); leave it out.`);
   }
-  if (!(writesAt(from) < readsAt(to, cfg))) {
+  if (!feeds(from, to, cfg.parallelAttnMlp)) {
     throw new BadArgumentError(`Circuit: edge "${name}" cannot exist: ${e.to} does not read what ${e.from} writes (edges go from an earlier component to a later one; a layer's MLP reads its heads${cfg.parallelAttnMlp ? " except in parallel blocks" : ""}).`);
   }
   if (e.inGraph !== undefined && typeof e.inGraph !== "boolean") throw new BadArgumentError(`Circuit: edge "${name}" has inGraph ${JSON.stringify(e.inGraph)}; use true or false.`);

@@ -10,6 +10,7 @@
  */
 import { BadArgumentError, checkIndex, Tensor, patch as patchHook, type BatchItem, type HookFn, type Hooks, type Model } from "../engine";
 import { componentName, parseComponent, type ComponentRef, type EdgeInput } from "../protocol";
+import { feeds } from "./circuit";
 import { Experiment, type ExperimentOptions, type Intervention } from "./experiment";
 import { KERNEL_SESSION } from "./result";
 import { HeadScores } from "./scores";
@@ -35,23 +36,6 @@ export function parseReceiver(name: string): Receiver | undefined {
   return undefined;
 }
 
-/** The layer a component's output enters the residual stream after (-1 for the input). */
-function layerOf(c: Sender | Receiver): number {
-  return c.kind === "input" ? -1 : c.kind === "logits" ? Infinity : c.layer;
-}
-
-/**
- * Whether `s` can reach `r` by the residual stream: a later layer, or an MLP reading its own layer's
- * attention (heads of a layer read the layer's input, MLPs read after attention).
- */
-export function connects(s: Sender, r: Receiver): boolean {
-  if (r.kind === "logits") return true;
-  if (s.kind === "input") return true;
-  const ls = layerOf(s);
-  const lr = layerOf(r);
-  if (ls < lr) return true;
-  return ls === lr && s.kind === "head" && r.kind === "mlp";
-}
 
 /** Every hook the path patching of an experiment copies from or freezes. */
 export function pathHooks(model: Model): string[] {
@@ -145,7 +129,7 @@ export async function pathMetrics(ex: Experiment, senders: readonly Sender[], re
   const pairs: { s: number; r: number; iv: Intervention }[] = [];
   senders.forEach((s, si) =>
     receivers.forEach((r, ri) => {
-      if (!connects(s, r)) return;
+      if (!feeds(s, r)) return;
       if (r.kind === "logits") {
         out[si * receivers.length + ri] = aMetric[si];
         return;
@@ -199,7 +183,7 @@ async function combined(ex: Experiment, senders: readonly Sender[], receivers: r
   const inputs = receivers as Exclude<Receiver, { kind: "logits" }>[];
   const names = [...new Set(inputs.map((r) => receiverHook(model, r)))];
   const out = new Float64Array(senders.length).fill(NaN);
-  const usable = senders.map((s, k) => ({ s, k })).filter(({ s }) => inputs.some((r) => connects(s, r)));
+  const usable = senders.map((s, k) => ({ s, k })).filter(({ s }) => inputs.some((r) => feeds(s, r)));
   const items: BatchItem[] = usable.flatMap(({ s }) => Array.from({ length: ex.size }, (_, i) => ({ input: ex.baseTokens(i), logits: "last" as const, names, hooks: senderHooks(ex, s, i) })));
   const runs = await model.runBatch(items);
   const ivs: Intervention[] = usable.map((_, u) => (i) => {
