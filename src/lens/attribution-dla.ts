@@ -13,7 +13,8 @@ import type { Prompt } from "./inputs";
 import { KERNEL_SESSION } from "./result";
 import { ComponentScores, HeadScores } from "./scores";
 import { fmt, markdownTable } from "./text";
-import { directionValue, dot, finalNorm, normScale, residualDirection, resolveDirection, row, type Direction } from "./attribution-unembed";
+import { directionValue, finalNorm, normScale, residualDirection, resolveDirection, row, type Direction } from "./attribution-unembed";
+import { dot } from "./vectors";
 
 export interface LogitAttributionOptions {
   /** a token (" Mary": its continuation token), a pair [correct, wrong], or steer.metrics.logitDiff(...) */

@@ -8,7 +8,8 @@
 import { BadArgumentError, Tensor, type Model } from "../engine";
 import { mlpName } from "../protocol";
 import { checkPos, onePrompt } from "./attribution-input";
-import { directionValue, dot, finalNorm, normScale, residualDirection, resolveDirection, row, type Direction } from "./attribution-unembed";
+import { directionValue, finalNorm, normScale, residualDirection, resolveDirection, row, type Direction } from "./attribution-unembed";
+import { dot, l2 } from "./vectors";
 import type { Prompt } from "./inputs";
 import { ComponentScores } from "./scores";
 import { fmt } from "./text";
@@ -96,7 +97,6 @@ async function readResid(model: Model, input: Prompt, options: ResidOptions, nam
   return { vectors, flat, info: { ...base, direction: dir.name, model: directionValue(dir, row(logits, pos)) } as ResidInfo, project: rd };
 }
 
-const l2 = (v: Float32Array) => Math.sqrt(dot(v, v));
 
 /**
  * The residual stream before each block up to `layer` (and after the last block when all are

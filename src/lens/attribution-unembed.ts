@@ -133,12 +133,6 @@ export function residualDirection(model: Model, norm: FinalNorm, dir: TokenDirec
   return { g, normBias, unembedBias };
 }
 
-export function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
-
 /** Row `i` of a [rows, width] tensor, without copying. */
 export function row(t: Tensor, i: number): Float32Array {
   const w = t.shape[t.shape.length - 1];

@@ -9,6 +9,7 @@
 import { BadArgumentError, checkIndex, addVector, type HookFn, type Hooks, type Model } from "../engine";
 import { readControlVector, writeControlVector } from "./control-vector";
 import { promptList, type Prompt } from "./inputs";
+import { dot, l2 } from "./vectors";
 
 /** "mean-diff": the mean of (positive - negative); "pca": the first principal direction of those differences, unit norm. */
 export type SteeringMethod = "mean-diff" | "pca";
@@ -51,17 +52,6 @@ export interface SteeringVectorInit {
 
 const residPost = (layer: number) => `blocks.${layer}.hook_resid_post`;
 
-function norm(v: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
-  return Math.sqrt(s);
-}
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
 
 /** Directions per layer, with the display and file forms; not a view, a markdown summary is its display. */
 export class SteeringVector {
@@ -191,7 +181,7 @@ export class SteeringVector {
       `d_model ${this.nEmbd}`,
     ].filter(Boolean);
     lines.push(facts.join("; "), "", "| layer | hook | norm |", "|---|---|---|");
-    for (const [l, d] of this.directions) lines.push(`| ${l} | \`${residPost(l)}\` | ${norm(d).toPrecision(4)} |`);
+    for (const [l, d] of this.directions) lines.push(`| ${l} | \`${residPost(l)}\` | ${l2(d).toPrecision(4)} |`);
     return lines.join("\n");
   }
 
@@ -272,7 +262,7 @@ export async function contrast(model: Model, pairs: readonly ContrastPair[], opt
     });
     const mean = new Float64Array(dModel);
     for (const d of diffs) for (let j = 0; j < dModel; j++) mean[j] += d[j] / diffs.length;
-    if (norm(mean) === 0 && diffs.every((d) => norm(d) === 0)) {
+    if (l2(mean) === 0 && diffs.every((d) => l2(d) === 0)) {
       throw new BadArgumentError(`At layer ${layer} every positive prompt has the same activation as its negative: there is nothing to contrast. Use pairs that differ before their last token${position === "last" ? ' or position: "mean"' : ""}.`);
     }
     directions.set(layer, Float32Array.from(method === "mean-diff" ? mean : principalDirection(diffs, mean)));
@@ -286,9 +276,9 @@ export async function contrast(model: Model, pairs: readonly ContrastPair[], opt
  */
 function principalDirection(diffs: readonly Float64Array[], mean: Float64Array): Float64Array {
   const d = mean.length;
-  let v = Float64Array.from(norm(mean) > 0 ? mean : diffs.find((x) => norm(x) > 0)!);
+  let v = Float64Array.from(l2(mean) > 0 ? mean : diffs.find((x) => l2(x) > 0)!);
   const scale = (x: Float64Array) => {
-    const n = norm(x);
+    const n = l2(x);
     for (let j = 0; j < d; j++) x[j] /= n;
     return x;
   };
