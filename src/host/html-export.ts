@@ -4,7 +4,7 @@
  * views say patching needs VS Code). Pure: the caller reads the bundles (renderer-bundles.ts).
  */
 import MarkdownIt from "markdown-it";
-import { ERROR_MIME, escapeHtml, STDERR_MIME, STDOUT_MIME, VIEW_MIMES, VIEW_RENDERERS, viewKindOf, type CellOutput, type NotebookData, type OutputItem, type ViewKind } from "../protocol";
+import { ERROR_MIME, escapeHtml, isProgressOutput, STDERR_MIME, STDOUT_MIME, VIEW_MIMES, VIEW_RENDERERS, viewKindOf, type CellOutput, type NotebookData, type OutputItem, type ViewKind } from "../protocol";
 
 export interface HtmlExportOptions {
   /** the page title when the notebook's metadata has none (e.g. the file name) */
@@ -83,6 +83,9 @@ function shownItem(output: CellOutput): OutputItem | undefined {
 const SHOWN_ORDER = ["image/png", "image/svg+xml", "text/html", "text/markdown", "application/json", ERROR_MIME, STDERR_MIME, STDOUT_MIME, "text/plain"];
 
 function outputHtml(output: CellOutput, views: { count: number }): string {
+  // A progress bar's last state reads best as its text line: a sandboxed frame cannot fit its height to one line.
+  const plain = isProgressOutput(output) ? output.items.find((i) => i.mime === "text/plain") : undefined;
+  if (plain) return `<p class="output progress">${escapeHtml(String(plain.data))}</p>`;
   const item = shownItem(output);
   if (!item) return "";
   const kind = viewKindOf(item.mime);
@@ -187,6 +190,7 @@ pre.code { background: var(--vscode-textCodeBlock-background); border: 1px solid
 .outputs { border-left: 2px solid var(--vscode-widget-border); padding-left: 12px; margin-top: 6px; }
 .output img { max-width: 100%; }
 pre.error, pre.stderr { color: var(--vscode-errorForeground); }
+p.output.progress { margin: 2px 0; font-size: 0.9em; opacity: 0.8; }
 iframe.html-output { width: 100%; min-height: 120px; border: 1px solid var(--vscode-widget-border); background: #ffffff; }
 .markdown code { font-family: var(--vscode-editor-font-family); background: var(--vscode-textCodeBlock-background); padding: 0 3px; }
 .markdown pre code { display: block; padding: 8px 12px; }

@@ -5,7 +5,7 @@
  */
 import { toCellOutput } from "./display";
 import { emitOutput } from "./output-channel";
-import { escapeHtml, type CellOutput } from "../protocol";
+import { escapeHtml, PROGRESS_ID_PREFIX, type CellOutput } from "../protocol";
 
 export interface DisplayOptions {
   /** Forces the output type, as `display(value, mime)` does. */
@@ -50,7 +50,7 @@ let nextProgress = 1;
 
 /** A progress line updated in place; the last state stays as a "done in N ms" line, as tqdm leaves it. */
 export class Progress {
-  readonly id = `steer-progress-${nextProgress++}`;
+  readonly id = `${PROGRESS_ID_PREFIX}${nextProgress++}`;
   private readonly started: number;
   private lastSent = 0;
   private count: number;

@@ -60,6 +60,13 @@ export function displayIdOf(output: CellOutput): string | undefined {
   return typeof id === "string" ? id : undefined;
 }
 
+/** The display ids of the kernel's progress bars (steer.progress, sweeps): an HTML bar and its text/plain twin. */
+export const PROGRESS_ID_PREFIX = "steer-progress-";
+
+export function isProgressOutput(output: CellOutput): boolean {
+  return displayIdOf(output)?.startsWith(PROGRESS_ID_PREFIX) ?? false;
+}
+
 /** Puts a replacement where the output with its display id is (appends it when there is none); appends anything else. */
 export function placeOutput(outputs: CellOutput[], output: CellOutput, replace: boolean): void {
   const id = replace ? displayIdOf(output) : undefined;

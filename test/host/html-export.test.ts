@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { jsonForScript, notebookToHtml, rendererFile, viewsUsed } from "../../src/host/html-export";
 import { escapeHtml } from "../../src/protocol";
-import { ERROR_MIME, STDOUT_MIME, VIEW_MIMES, type CellOutput, type NotebookCellData, type NotebookData } from "../../src/protocol";
+import { DISPLAY_ID_KEY, ERROR_MIME, PROGRESS_ID_PREFIX, STDOUT_MIME, VIEW_MIMES, type CellOutput, type NotebookCellData, type NotebookData } from "../../src/protocol";
 
 const HOSTILE = `<img src=x onerror=alert(1)></script><script>alert(2)</script>`;
 const bundle = (name: string) => `function ${name}Impl(ctx) { return { renderOutputItem() {} }; }\nexport {\n  ${name}Impl as activate\n};\n//# sourceMappingURL=${name}.js.map\n`;
@@ -85,6 +85,16 @@ describe("notebookToHtml", () => {
     assert.match(html, /<img alt="image output" src="data:image\/png;base64,iVBORw0KGgo=">/);
     assert.ok(html.includes(`src="data:image/svg+xml;base64,${Buffer.from(svg).toString("base64")}"`), "expected the SVG as a base64 <img>");
     assert.doesNotMatch(html, /<svg/);
+  });
+
+  test("a progress bar shows as its text line; other HTML outputs stay in a sandboxed frame", () => {
+    const bar = (id: string): CellOutput => ({
+      items: [{ mime: "text/html", data: `<div>${HOSTILE}</div>` }, { mime: "text/plain", data: "head sweep: 16/16 (100%) <done>" }],
+      metadata: { [DISPLAY_ID_KEY]: id },
+    });
+    const html = notebookToHtml(nb([cell("code", "x", [bar(`${PROGRESS_ID_PREFIX}7`), bar("mine")])]), { bundles: {} });
+    assert.match(html, /<p class="output progress">head sweep: 16\/16 \(100%\) &lt;done&gt;<\/p>/);
+    assert.equal(html.match(/<iframe class="html-output" sandbox/g)?.length, 1, "expected the non-progress display in one sandboxed frame");
   });
 
   test("renderer files follow the package.json renderer ids", () => {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { KernelClient } from "../../src/host";
-import { displayIdOf, placeOutput, VIEW_MIMES, type CellOutput } from "../../src/protocol";
+import { displayIdOf, isProgressOutput, placeOutput, VIEW_MIMES, type CellOutput } from "../../src/protocol";
 import { ioi } from "../lens/helpers";
 import { errorOf, newClient, textOf } from "./harness";
 
@@ -101,7 +101,7 @@ describe("display ids and progress", { timeout: 120_000 }, () => {
       "sweep",
     ].join("\n");
     const r = await run(client, code);
-    const progress = r.sent.filter((s) => displayIdOf(s.output)?.startsWith("steer-progress-"));
+    const progress = r.sent.filter((s) => isProgressOutput(s.output));
     assert.ok(progress.length >= 2, `expected a first state and a final one, got ${progress.length} progress messages`);
     assert.deepEqual(progress.map((s) => s.replace), [false, ...progress.slice(1).map(() => true)], "the first appends, the rest replace");
     assert.equal(new Set(progress.map((s) => displayIdOf(s.output))).size, 1, "one display id for the whole sweep");
