@@ -1,6 +1,8 @@
-// Builds the three kinds of bundle: the extension host (CommonJS, Node), the kernel and CLI (Node),
-// and the notebook renderers (ES modules, browser). node-llama-cpp, esbuild, @resvg/resvg-js (PNG export)
-// and the native addon stay unbundled: they find their binaries at run time.
+// Builds the kinds of bundle: the extension host (CommonJS, Node), the kernel and CLI (Node), the notebook
+// renderers (ES modules, browser), and node-llama-cpp's model downloader (an ES module: the VSIX carries
+// none of node-llama-cpp's JavaScript, and its downloader is ESM with top-level imports of ESM packages).
+// node-llama-cpp itself, esbuild, @resvg/resvg-js (PNG export) and the native addon stay unbundled: they
+// find their binaries at run time.
 import * as esbuild from "esbuild";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { generateCellTypes } from "./cell-types.mjs";
@@ -31,6 +33,19 @@ const configs = [
       "kernel-io": "src/kernel/io-worker.ts",
       cli: "src/cli/main.ts",
     },
+    outdir: "dist",
+  },
+  {
+    ...common,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    // ipull reflinks local copies when @reflink is installed, and falls back without it.
+    external: ["@reflink/*"],
+    // its dependencies are CommonJS packages that call require()
+    banner: { js: 'import { createRequire as __steerCreateRequire } from "node:module"; const require = __steerCreateRequire(import.meta.url);' },
+    entryPoints: { "model-downloader": "node_modules/node-llama-cpp/dist/utils/createModelDownloader.js" },
+    outExtension: { ".js": ".mjs" },
     outdir: "dist",
   },
   {

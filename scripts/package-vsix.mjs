@@ -38,7 +38,7 @@ const version = (name) => JSON.parse(readFileSync(join(root, "node_modules", nam
 if (!process.argv.includes("--no-build")) run(process.execPath, [join(root, "scripts", "build.mjs"), "--production"], root);
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
-for (const f of ["README.md", "LICENSE", "dist", "samples", "native/build/Release/steer_llama.node"]) copy(f);
+for (const f of ["README.md", "LICENSE", "dist", "samples", "native/build/Release/steer_llama.node", "docs/screenshot-indirect-object.png"]) copy(f);
 copy("ts-plugin", "node_modules/steer-nb-ts-plugin");
 // esbuild's JavaScript API only: it runs the binary of @esbuild/<platform> (its bin/ is a second copy).
 copy("node_modules/esbuild/package.json");
@@ -71,5 +71,6 @@ copy(".vscodeignore");
 const outAt = process.argv.indexOf("--out");
 const out = outAt > 0 ? resolve(process.argv[outAt + 1]) : join(root, `${pkg.name}-${pkg.version}-${platform}.vsix`);
 mkdirSync(dirname(out), { recursive: true });
-run(process.execPath, [join(root, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", platform, "--allow-missing-repository", "--skip-license", "--out", out], stage);
+// The README's picture is in the VSIX, beside it: no repository URL to rewrite relative links to.
+run(process.execPath, [join(root, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", platform, "--allow-missing-repository", "--skip-license", "--no-rewrite-relative-links", "--out", out], stage);
 console.log(`package-vsix: wrote ${out}`);

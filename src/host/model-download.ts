@@ -77,8 +77,14 @@ type NodeLlamaCpp = typeof import("node-llama-cpp");
 // A real dynamic import: node-llama-cpp is ESM-only and stays unbundled; a literal import() would become require().
 const nativeImport = new Function("specifier", "return import(specifier)") as (specifier: string) => Promise<NodeLlamaCpp>;
 
-function nodeLlamaCpp(): Promise<NodeLlamaCpp> {
-  return nativeImport(pathToFileURL(require.resolve("node-llama-cpp")).href);
+/**
+ * node-llama-cpp's downloader: dist/model-downloader.mjs beside the running bundle (scripts/build.mjs
+ * bundles it; an installed extension has none of node-llama-cpp's JavaScript), else, running from
+ * source, the package itself.
+ */
+function nodeLlamaCpp(): Promise<Pick<NodeLlamaCpp, "createModelDownloader">> {
+  const bundled = join(__dirname, "model-downloader.mjs");
+  return nativeImport(pathToFileURL(existsSync(bundled) ? bundled : require.resolve("node-llama-cpp")).href);
 }
 
 export async function downloadModel(address: string, options: DownloadOptions = {}): Promise<DownloadOutcome> {

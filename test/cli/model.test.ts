@@ -2,7 +2,7 @@
 // metadata), and `steer-nb download` fetches from a real server on 127.0.0.1 with progress on stderr.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,9 +14,9 @@ const repoRoot = resolve(__dirname, "../..");
 const bin = join(repoRoot, "bin", "steer-nb.js");
 
 /** Runs the CLI without blocking this process (the test's HTTP server must keep serving). */
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], entry = bin): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [entry, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -83,5 +83,19 @@ describe("steer-nb and the notebook's model", { timeout: 120_000 }, () => {
     const usage = await cli(["download"]);
     assert.equal(usage.status, 2);
     assert.match(usage.stderr, /missing the URL or hf: address/);
+  });
+
+  test("download works from the bundles alone, with no node_modules in reach, as an installed extension runs", async () => {
+    // an installed VSIX carries dist/ but none of node-llama-cpp's JavaScript: dist/model-downloader.mjs stands in
+    const alone = mkdtempSync(join(tmpdir(), "steer-dist-alone-"));
+    try {
+      for (const f of ["cli.js", "model-downloader.mjs"]) copyFileSync(join(repoRoot, "dist", f), join(alone, f));
+      const target = join(alone, "models");
+      const r = await cli(["download", server.url("/tiny.gguf"), "--dir", target], join(alone, "cli.js"));
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(readFileSync(join(target, "tiny.gguf")), readFileSync(modelPath));
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
   });
 });

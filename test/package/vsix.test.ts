@@ -44,6 +44,7 @@ test("the VSIX holds the run-time files and leaves the heavy ones out", { skip }
     "native/build/Release/steer_llama.node", "samples/models/toy-circuits.gguf", "samples/getting-started.steer-nb",
     "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libllama.v0.4.0.so", "node_modules/esbuild/lib/main.js",
     "node_modules/@esbuild/linux-x64/bin/esbuild", "node_modules/steer-nb-ts-plugin/index.js",
+    "dist/model-downloader.mjs", "docs/screenshot-indirect-object.png",
   ]) assert.ok(all.includes(needed), `${needed} is missing from the VSIX`);
   const unwanted = all.filter((f) => /^(src|test|scripts)\/|node_modules\/node-llama-cpp\/|linux-x64-(cuda|vulkan)|\.map$|gitRelease\.bundle/.test(f));
   assert.deepEqual(unwanted, [], "files the VSIX should not carry");
