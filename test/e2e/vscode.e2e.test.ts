@@ -12,7 +12,8 @@
 // and chromium; without them this test skips and says so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Browser, Page } from "playwright-core";
@@ -37,8 +38,8 @@ test("Steer notebooks in a real VS Code (code-server + chromium): samples, views
   for (const f of ["dist/extension.js", "dist/kernel.js", "dist/renderers/heads.js", "dist/types/steer-nb.d.ts"]) {
     assert.ok(existsSync(path.join(repoRoot, f)), `${f} is missing: run npm run build first`);
   }
-  const run = path.join(repoRoot, ".tmp/e2e", `run-${process.pid}`);
-  rmSync(run, { recursive: true, force: true });
+  // Outside the checkout, as a user's install is: nothing there can resolve a module from the repo's node_modules.
+  const run = mkdtempSync(path.join(tmpdir(), "steer-e2e-"));
   const workspace = path.join(run, "workspace");
   const extensions = path.join(run, "extensions");
   const userData = path.join(run, "user-data");
@@ -85,7 +86,7 @@ test("Steer notebooks in a real VS Code (code-server + chromium): samples, views
     passed = true;
   } catch (e) {
     if (wb) await shot(wb.page, "failure").catch(() => undefined);
-    (e as Error).message += `\n--- extension host log ---\n${extensionHostLog(userData)}\n--- code-server output ---\n${wb?.serverLog().slice(-3000) ?? ""}`;
+    (e as Error).message += `\n(logs and the install kept in ${run})\n--- extension host log ---\n${extensionHostLog(userData)}\n--- code-server output ---\n${wb?.serverLog().slice(-3000) ?? ""}`;
     throw e;
   } finally {
     await wb?.stop();
