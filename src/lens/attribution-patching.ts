@@ -21,17 +21,25 @@ export interface AttributionResidualOptions extends AttributionPatchingOptions {
   at?: ResidualPoint;
 }
 
+export interface AttributionHeadOptions extends AttributionPatchingOptions {
+  /** "all" (default): each head over every position -> [layer, head]; "each": per position -> [layer, head, pos] */
+  positions?: "all" | "each";
+}
+
+/** How a layer's hook tensor folds into cells, for a prompt of T tokens: `cellOf(j)` is element j's cell. */
+type CellLayout = (T: number) => { cells: number; cellOf: (j: number) => number };
+
 /**
- * Sums (clean - corrupt) . gradient of each layer's hook into cells: `cellOf(j)` is the cell (within
- * the layer) of element j of the hook's tensor; `cells` is their number per layer, or "pos" for one per
- * position. Returns [layer x cells] on patching's normalized scale.
+ * Sums (clean - corrupt) . gradient of each layer's hook into cells. `byPosition`: the cells depend on
+ * the position, so every prompt needs one length. Returns [layer x cells] on patching's normalized scale.
  */
-async function estimate(model: Model, options: AttributionPatchingOptions, hooks: readonly string[], cells: number | "pos", cellOf: (j: number) => number) {
+async function estimate(model: Model, options: AttributionPatchingOptions, hooks: readonly string[], byPosition: boolean, layout: CellLayout) {
   let perLayer = 0;
+  let cellOf = (j: number) => j;
   let sums = new Float64Array(0);
   const passes = await attributionPasses(model, options, hooks, hooks, (p) => {
     if (p.index === 0) {
-      perLayer = cells === "pos" ? p.clean(hooks[0]).shape[0] : cells;
+      ({ cells: perLayer, cellOf } = layout(p.clean(hooks[0]).shape[0]));
       sums = new Float64Array(hooks.length * perLayer);
     }
     hooks.forEach((name, l) => {
@@ -40,7 +48,7 @@ async function estimate(model: Model, options: AttributionPatchingOptions, hooks
       const g = p.gradient(name);
       for (let j = 0; j < c.length; j++) sums[l * perLayer + cellOf(j)] += (c[j] - k[j]) * g[j];
     });
-  }, cells === "pos");
+  }, byPosition);
   const n = passes.clean.length;
   const values = Float32Array.from(sums, (s) => normalize(passes.corruptValue + s / n, passes.cleanValue, passes.corruptValue));
   return { values, passes };
@@ -62,17 +70,23 @@ const specOptions = (options: AttributionPatchingOptions, passes: { metric: { sp
   mode: "patch",
 });
 
-/** Every head's estimate (hook_z, all positions at once) -> [layer, head]. */
-export async function heads(model: Model, options: AttributionPatchingOptions): Promise<HeadScores> {
+/** Every head's estimate (hook_z) -> [layer, head], or [layer, head, pos] with positions "each". */
+export async function heads(model: Model, options: AttributionHeadOptions): Promise<HeadScores> {
   const { nLayers: L, nHeads: H, dHead: Dh } = model.config;
+  const by = options?.positions ?? "all";
+  if (by !== "all" && by !== "each") throw new BadArgumentError(`positions must be "all" or "each", got ${JSON.stringify(by)}.`);
   const hooks = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
-  // [pos, head, d_head]: a head is a d_head slice in every position's row
-  const { values, passes } = await estimate(model, options, hooks, H, (j) => Math.floor(j / Dh) % H);
-  const spec: SweepSpec = { sweep: "heads", component: "z", positions: "all", options: specOptions(options, passes) };
-  return new HeadScores(new Tensor([L, H], values, ["layer", "head"]), {
-    title: `${methodTitle(passes.method, passes.steps)}: z`,
+  // [pos, head, d_head]: a head is a d_head slice of each position's row; "each" keeps the positions apart ([head, pos] cells)
+  const head = (j: number) => Math.floor(j / Dh) % H;
+  const { values, passes } = await estimate(model, options, hooks, by === "each", (T) =>
+    by === "each" ? { cells: H * T, cellOf: (j) => head(j) * T + Math.floor(j / (H * Dh)) } : { cells: H, cellOf: head });
+  const T = passes.clean[0].tokens.length;
+  const spec: SweepSpec = { sweep: "heads", component: "z", positions: by, options: specOptions(options, passes) };
+  return new HeadScores(by === "each" ? new Tensor([L, H, T], values, ["layer", "head", "pos"]) : new Tensor([L, H], values, ["layer", "head"]), {
+    title: `${methodTitle(passes.method, passes.steps)}: z${by === "each" ? " by position" : ""}`,
     valueLabel: "estimated patched metric, normalized (0 = corrupt, 1 = clean)",
     metric: passes.info,
+    ...(by === "each" ? { tokens: model.toStr(passes.clean[0].tokens) } : {}),
     session: KERNEL_SESSION,
     rerunner: exactRerunner(model, spec, "head"),
   });
@@ -82,7 +96,7 @@ export async function heads(model: Model, options: AttributionPatchingOptions): 
 async function positions(model: Model, options: AttributionPatchingOptions, suffix: string, component: string, sweep: "residual" | "attnOut" | "mlpOut"): Promise<PositionScores> {
   const { nLayers: L, dModel: D } = model.config;
   const hooks = Array.from({ length: L }, (_, l) => `blocks.${l}.${suffix}`);
-  const { values, passes } = await estimate(model, options, hooks, "pos", (j) => Math.floor(j / D));
+  const { values, passes } = await estimate(model, options, hooks, true, (T) => ({ cells: T, cellOf: (j) => Math.floor(j / D) }));
   const spec: SweepSpec = { sweep, at: component, options: specOptions(options, passes) };
   return new PositionScores(new Tensor([L, passes.clean[0].tokens.length], values, ["layer", "pos"]), {
     title: `${methodTitle(passes.method, passes.steps)}: ${component}`,

@@ -10,6 +10,6 @@ export { accumulatedResid, decomposeResid, ResidComponents } from "./attribution
 export type { ResidOptions, AccumulatedResidOptions, ResidInfo } from "./attribution-resid";
 export type { Direction } from "./attribution-unembed";
 export { attnOut, heads, mlpOut, residual } from "./attribution-patching";
-export type { AttributionMethod, AttributionPatchingOptions, AttributionResidualOptions } from "./attribution-patching";
+export type { AttributionMethod, AttributionPatchingOptions, AttributionResidualOptions, AttributionHeadOptions } from "./attribution-patching";
 export { edges, EdgeScores } from "./attribution-edges";
 export type { EdgeAttributionOptions, EdgeMethod, EdgeSelection, ScoredEdge } from "./attribution-edges";

@@ -38,6 +38,30 @@ function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return num / Math.sqrt(da * db);
 }
 
+test("heads by position: the cells add up to the all-positions estimate, the name mover acts at the last position, and a click patches that one cell exactly", async () => {
+  const options = { clean: ioi.clean, corrupt: ioi.corrupt, metric: metrics.logitDiff(" Mary", " John") };
+  const all = await attribute.heads(toy, options);
+  const each = await attribute.heads(toy, { ...options, positions: "each" });
+  const [L, H, T] = each.values.shape;
+  assert.deepEqual(each.values.dims, ["layer", "head", "pos"]);
+  assert.equal(T, toy.tokenize(ioi.clean).length);
+  // normalized: (corrupt + sum) scaled, so the per-position deviations from the corrupt baseline add up
+  const base = all.options.metric!;
+  const shift = (v: number) => v * (base.clean! - base.corrupt!);
+  for (let l = 0; l < L; l++)
+    for (let h = 0; h < H; h++) {
+      let sum = 0;
+      for (let p = 0; p < T; p++) sum += shift(each.get(l, h, p));
+      assert.ok(Math.abs(sum - shift(all.get(l, h))) < 1e-3 * Math.abs(base.clean! - base.corrupt!), `a${l}.h${h}: positions add to ${sum}, all positions ${shift(all.get(l, h))}`);
+    }
+  const top = each.top(1)[0];
+  assert.deepEqual([top.name, top.pos], [truthHeads.nameMover, T - 1], `top head-position: ${JSON.stringify(each.top(3))}`);
+  const exact = await patch.heads(toy, { ...options, positions: "each" });
+  const clicked = await each.rerun({ heads: [{ layer: 3, head: 2 }], pos: T - 1 });
+  assert.ok(Math.abs(clicked.normalizedAfter! - exact.get(3, 2, T - 1)) < 1e-4, `clicked a3.h2 at the last position: ${clicked.normalizedAfter}, exact sweep ${exact.get(3, 2, T - 1)}`);
+  await assert.rejects(attribute.heads(toy, { ...options, positions: "some" as never }), /positions must be "all" or "each", got "some"/);
+});
+
 test("attribution patching puts the planted S-inhibition and name-mover heads on top, as exact patching does", async () => {
   const options = { clean: ioi.clean, corrupt: ioi.corrupt, metric: metrics.logitDiff(" Mary", " John") };
   const est = await attribute.heads(toy, options);
