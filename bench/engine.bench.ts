@@ -134,7 +134,7 @@ async function attributionManyHeads(dir: string) {
   const model = await load(file, { contextSize: 4096, batchSize, threads });
   const prompt = model.tokenize("When Mary and John went to the store John gave a drink to the little girl and", { bos: true }).slice(0, 16);
   while (prompt.length < 16) prompt.push(prompt[prompt.length - 1]);
-  // 1,024 exact passes of 32 layers take minutes on a few cores (226 s on 2 busy ones).
+  // 1,024 exact passes of 32 layers take tens of seconds on 2 idle cores, minutes on busy ones.
   await attributionVsPatching(model, prompt, `llama ${wideLayers}L x 32H (d_model 512, d_head 16)`, true);
   model.dispose();
 }
