@@ -2,7 +2,7 @@
 // reverse mode written out by hand, accumulated in double precision from the cached activations.
 // It is what the engine's gradient graph (native/src/grad.cpp) is checked against, so it shares
 // nothing with it: every local derivative below is derived from forward.ts's formulas.
-import { forward, rope, type ForwardOptions, type Tensor } from "./forward";
+import { forward, rope, rowNormStats, type ForwardOptions, type Tensor } from "./forward";
 import type { RefModel } from "./model";
 
 /** The same three metrics as the engine's GradientMetric, at one position (default -1: the last). */
@@ -57,14 +57,7 @@ function normBack(dy: Float64Array, x: Float64Array, n: number, d: number, eps: 
   const dx = new Float64Array(n * d);
   for (let i = 0; i < n; i++) {
     const o = i * d;
-    let mean = 0;
-    if (!rms) {
-      for (let j = 0; j < d; j++) mean += x[o + j];
-      mean /= d;
-    }
-    let sq = 0;
-    for (let j = 0; j < d; j++) sq += (x[o + j] - mean) ** 2;
-    const s = 1 / Math.sqrt(sq / d + eps);
+    const { mean, scale: s } = rowNormStats(x, o, d, eps, rms);
     let gMean = 0, gxMean = 0;
     for (let j = 0; j < d; j++) {
       const g = dy[o + j] * w[j];

@@ -61,18 +61,23 @@ function linear(alloc: Alloc, x: Floats, n: number, inDim: number, w: Float32Arr
   return y;
 }
 
+/** The row at offset `o`: its mean (0 for RMSNorm) and 1/sqrt(var + eps) (the mean square for RMSNorm). */
+export function rowNormStats(x: ArrayLike<number>, o: number, d: number, eps: number, rms: boolean): { mean: number; scale: number } {
+  let mean = 0;
+  if (!rms) {
+    for (let j = 0; j < d; j++) mean += x[o + j];
+    mean /= d;
+  }
+  let sq = 0;
+  for (let j = 0; j < d; j++) sq += (x[o + j] - mean) ** 2;
+  return { mean, scale: 1 / Math.sqrt(sq / d + eps) };
+}
+
 function norm(alloc: Alloc, x: Floats, n: number, d: number, eps: number, rms: boolean, w: Float32Array, b?: Float32Array): Floats {
   const y = alloc(n * d);
   for (let i = 0; i < n; i++) {
     const o = i * d;
-    let mean = 0;
-    if (!rms) {
-      for (let j = 0; j < d; j++) mean += x[o + j];
-      mean /= d;
-    }
-    let sq = 0;
-    for (let j = 0; j < d; j++) sq += (x[o + j] - mean) ** 2;
-    const scale = 1 / Math.sqrt(sq / d + eps);
+    const { mean, scale } = rowNormStats(x, o, d, eps, rms);
     for (let j = 0; j < d; j++) y[o + j] = (x[o + j] - mean) * scale * w[j] + (b ? b[j] : 0);
   }
   return y;
